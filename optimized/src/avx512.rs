@@ -1,0 +1,44 @@
+//! x86_64 AVX-512F: sixteen `f32` lanes.
+
+use crate::vector::{entry_points, Vector};
+use core::arch::x86_64::*;
+
+#[derive(Clone, Copy)]
+pub(crate) struct Avx512(__m512);
+
+impl Vector for Avx512 {
+    const LANES: usize = 16;
+
+    #[inline(always)]
+    unsafe fn splat(value: f32) -> Self {
+        Avx512(_mm512_set1_ps(value))
+    }
+    #[inline(always)]
+    unsafe fn load(src: &[f32]) -> Self {
+        let src = &src[..Self::LANES];
+        Avx512(_mm512_loadu_ps(src.as_ptr()))
+    }
+    #[inline(always)]
+    unsafe fn store(self, dst: &mut [f32]) {
+        let dst = &mut dst[..Self::LANES];
+        _mm512_storeu_ps(dst.as_mut_ptr(), self.0)
+    }
+    #[inline(always)]
+    unsafe fn add(self, rhs: Self) -> Self {
+        Avx512(_mm512_add_ps(self.0, rhs.0))
+    }
+    #[inline(always)]
+    unsafe fn sub(self, rhs: Self) -> Self {
+        Avx512(_mm512_sub_ps(self.0, rhs.0))
+    }
+    #[inline(always)]
+    unsafe fn mul(self, rhs: Self) -> Self {
+        Avx512(_mm512_mul_ps(self.0, rhs.0))
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
+        Avx512(_mm512_fmadd_ps(self.0, factor.0, addend.0))
+    }
+}
+
+entry_points!(Avx512, "avx512f");

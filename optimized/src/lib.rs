@@ -1,0 +1,425 @@
+//! # GroupNorm, the optimized `f32` kernel
+//!
+//! PyTorch's [`torch.nn.GroupNorm`] for `f32` data laid out row-major as `(N, C, *spatial)`,
+//! writing into buffers the caller owns. It allocates nothing, needs no dependency, and builds
+//! without `std` (`default-features = false`).
+//!
+//! For every sample `n` and group `g` of `C / G` consecutive channels, over the group's
+//! `L = C/G * prod(spatial)` values:
+//!
+//! ```text
+//! mean = (1 / L) sum x        var = (1 / L) sum (x - mean)^2        rstd = 1 / sqrt(var + eps)
+//! y[c] = (x[c] - mean) * rstd * gamma[c] + beta[c]
+//! ```
+//!
+//! How it is computed (see the `vector` module for the details):
+//!
+//! * **Statistics in one pass**, shifted by the group's first value `K` so that a mean far larger
+//!   than the spread costs no accuracy, with per-lane Welford accumulation, reciprocals from a
+//!   table instead of divisions, and Chan's formula to merge lanes, chunks and blocks in a fixed
+//!   order. Each group is split into blocks of [`BLOCK_LEN`] values whose boundaries depend on
+//!   nothing else, so the result is the same bit for bit on any number of threads.
+//! * **Output in one FMA per value**: per channel `scale = gamma * rstd`,
+//!   `offset = beta - mean_d * scale`, and `y = (x - K) * scale + offset`.
+//! * **Groups the `f32` accumulation cannot represent** (a NaN or infinity in the data, or
+//!   squares beyond the `f32` range, from values above about `1e19`) are computed again in `f64`,
+//!   as the reference computes them. PyTorch's own `f32` kernel returns NaN for the second kind;
+//!   its `f64` kernel and this crate return the finite result.
+//!
+//! Kernels: `scalar` (portable), `avx2` (x86_64 AVX2 + FMA), `avx512` (x86_64 AVX-512F) and
+//! `neon` (aarch64). [`Kernel::available`] lists those this CPU supports and
+//! [`Kernel::best`] picks the widest, once.
+//!
+//! ```
+//! use groupnorm_optimized::GroupNorm;
+//!
+//! // The notebook case: nn.GroupNorm(2, 4) on arange(100).reshape(1, 4, 5, 5).
+//! let x: Vec<f32> = (0..100).map(|v| v as f32).collect();
+//! let mut y = vec![0.0; 100];
+//! let (mut mean, mut rstd) = ([0.0; 2], [0.0; 2]);
+//! GroupNorm::new(&[1, 4, 5, 5], 2)
+//!     .forward_with_stats(&x, &mut y, &mut mean, &mut rstd)
+//!     .unwrap();
+//! assert_eq!(format!("{:.4} {:.4}", y[0], y[25]), "-1.6977 0.0346");
+//! assert_eq!(mean, [24.5, 74.5]);
+//! ```
+//!
+//! [`torch.nn.GroupNorm`]: https://pytorch.org/docs/stable/generated/torch.nn.GroupNorm.html
+
+#![no_std]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod kernel;
+mod moments;
+#[cfg(target_arch = "aarch64")]
+mod neon;
+mod scalar;
+mod vector;
+
+use core::fmt;
+pub use kernel::{Kernel, KERNEL_NAMES};
+use moments::{sqrt, Moments};
+use vector::Primitives;
+
+/// Values per block of a group: the unit of the statistics pass, merged in order. A multiple of
+/// every kernel's row, so that only a group's last block has a tail.
+pub const BLOCK_LEN: usize = 16384;
+
+/// The arguments of a GroupNorm, as `torch.nn.functional.group_norm` takes them.
+#[derive(Clone, Copy, Debug)]
+pub struct GroupNorm<'a> {
+    /// `(N, C, *spatial)`.
+    pub shape: &'a [usize],
+    /// `G`, which must divide `C`.
+    pub num_groups: usize,
+    /// `gamma`, one per channel; 1 when `None`.
+    pub weight: Option<&'a [f32]>,
+    /// `beta`, one per channel; 0 when `None`.
+    pub bias: Option<&'a [f32]>,
+    /// Added to the variance inside the square root.
+    pub eps: f32,
+}
+
+impl<'a> GroupNorm<'a> {
+    /// GroupNorm without affine parameters and PyTorch's default `eps = 1e-5`.
+    pub fn new(shape: &'a [usize], num_groups: usize) -> Self {
+        GroupNorm {
+            shape,
+            num_groups,
+            weight: None,
+            bias: None,
+            eps: 1e-5,
+        }
+    }
+
+    /// Normalizes `input` into `y` with [`Kernel::best`].
+    pub fn forward(&self, input: &[f32], y: &mut [f32]) -> Result<(), GroupNormError> {
+        Kernel::best().run(self, input, y, None)
+    }
+
+    /// Like [`forward`](Self::forward), and writes `mean` and `rstd` (length `N * G`) too.
+    pub fn forward_with_stats(
+        &self,
+        input: &[f32],
+        y: &mut [f32],
+        mean: &mut [f32],
+        rstd: &mut [f32],
+    ) -> Result<(), GroupNormError> {
+        Kernel::best().run(self, input, y, Some(Stats { mean, rstd }))
+    }
+}
+
+/// Where to write the per-group statistics, `mean[n * G + g]` and `rstd[n * G + g]`.
+#[derive(Debug)]
+pub struct Stats<'a> {
+    pub mean: &'a mut [f32],
+    pub rstd: &'a mut [f32],
+}
+
+impl Kernel {
+    /// Runs GroupNorm with this kernel. Every argument is checked before anything is written:
+    /// on error `y` and the statistics are untouched.
+    pub fn run(
+        self,
+        params: &GroupNorm<'_>,
+        input: &[f32],
+        y: &mut [f32],
+        stats: Option<Stats<'_>>,
+    ) -> Result<(), GroupNormError> {
+        let layout = Layout::validate(params, input, y, stats.as_ref())?;
+        let primitives = self.primitives();
+        let (mut mean, mut rstd) = match stats {
+            Some(Stats { mean, rstd }) => (Some(mean), Some(rstd)),
+            None => (None, None),
+        };
+        for (index, (x, y)) in input
+            .chunks(layout.group_len.max(1))
+            .zip(y.chunks_mut(layout.group_len.max(1)))
+            .enumerate()
+        {
+            let group = layout.group(params, index);
+            let moments = x
+                .chunks(BLOCK_LEN)
+                .map(|block| {
+                    // SAFETY: `primitives` belong to `self`, which exists only where the CPU
+                    // supports its instruction set.
+                    unsafe { (primitives.block_moments)(block, group.shift(x)) }
+                })
+                .fold(Moments::EMPTY, Moments::merge);
+            let (group_mean, group_rstd) = group.normalize(primitives, moments, x, y);
+            if let Some(mean) = mean.as_deref_mut() {
+                mean[index] = group_mean;
+            }
+            if let Some(rstd) = rstd.as_deref_mut() {
+                rstd[index] = group_rstd;
+            }
+        }
+        if layout.group_len == 0 {
+            let (group_mean, group_rstd) = Group::empty_stats(params.eps);
+            mean.into_iter().for_each(|m| m.fill(group_mean));
+            rstd.into_iter().for_each(|r| r.fill(group_rstd));
+        }
+        Ok(())
+    }
+}
+
+/// The sizes of a checked GroupNorm.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    channels_per_group: usize,
+    /// `prod(spatial)`, the values per channel.
+    channel_len: usize,
+    group_len: usize,
+}
+
+impl Layout {
+    /// Checks every argument as PyTorch's `native_group_norm` does, plus the output buffers.
+    fn validate(
+        params: &GroupNorm<'_>,
+        input: &[f32],
+        y: &[f32],
+        stats: Option<&Stats<'_>>,
+    ) -> Result<Layout, GroupNormError> {
+        let &[n, channels, ref spatial_dims @ ..] = params.shape else {
+            return Err(GroupNormError::TooFewDimensions {
+                dims: params.shape.len(),
+            });
+        };
+        let num_groups = params.num_groups;
+        if num_groups == 0 {
+            return Err(GroupNormError::ZeroGroups);
+        }
+        if channels % num_groups != 0 {
+            return Err(GroupNormError::ChannelsNotDivisible {
+                channels,
+                num_groups,
+            });
+        }
+        if let Some(w) = params.weight.filter(|w| w.len() != channels) {
+            return Err(GroupNormError::WeightLength {
+                channels,
+                len: w.len(),
+            });
+        }
+        if let Some(b) = params.bias.filter(|b| b.len() != channels) {
+            return Err(GroupNormError::BiasLength {
+                channels,
+                len: b.len(),
+            });
+        }
+        let channel_len = spatial_dims
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or(GroupNormError::ShapeOverflow)?;
+        let expected = n
+            .checked_mul(channels)
+            .and_then(|nc| nc.checked_mul(channel_len))
+            .ok_or(GroupNormError::ShapeOverflow)?;
+        if input.len() != expected {
+            return Err(GroupNormError::InputLength {
+                expected,
+                len: input.len(),
+            });
+        }
+        if y.len() != expected {
+            return Err(GroupNormError::OutputLength {
+                expected,
+                len: y.len(),
+            });
+        }
+        if let Some(stats) = stats {
+            let expected = n * num_groups;
+            if stats.mean.len() != expected {
+                return Err(GroupNormError::MeanLength {
+                    expected,
+                    len: stats.mean.len(),
+                });
+            }
+            if stats.rstd.len() != expected {
+                return Err(GroupNormError::RstdLength {
+                    expected,
+                    len: stats.rstd.len(),
+                });
+            }
+        }
+        let channels_per_group = channels / num_groups;
+        Ok(Layout {
+            channels_per_group,
+            channel_len,
+            group_len: channels_per_group * channel_len,
+        })
+    }
+
+    /// The parameters of group `index` (counted over samples and groups).
+    fn group<'a>(&self, params: &GroupNorm<'a>, index: usize) -> Group<'a> {
+        let first = (index % params.num_groups) * self.channels_per_group;
+        let channels = first..first + self.channels_per_group;
+        Group {
+            weight: params.weight.map(|w| &w[channels.clone()]),
+            bias: params.bias.map(|b| &b[channels]),
+            channel_len: self.channel_len,
+            eps: params.eps,
+        }
+    }
+}
+
+/// One `(n, g)` group's share of the parameters.
+#[derive(Clone, Copy, Debug)]
+struct Group<'a> {
+    weight: Option<&'a [f32]>,
+    bias: Option<&'a [f32]>,
+    channel_len: usize,
+    eps: f32,
+}
+
+impl Group<'_> {
+    /// The shift `K`: the group's first value, an estimate of its mean.
+    fn shift(&self, x: &[f32]) -> f32 {
+        x.first().copied().unwrap_or(0.0)
+    }
+
+    /// `mean` and `rstd` of a group without values (a zero-sized dimension): PyTorch's 0 and
+    /// `1 / sqrt(eps)`.
+    fn empty_stats(eps: f32) -> (f32, f32) {
+        (
+            0.0,
+            (1.0 / sqrt(Moments::EMPTY.variance() + f64::from(eps))) as f32,
+        )
+    }
+
+    /// Writes the group's output from its moments (of `x - shift`); returns `(mean, rstd)`.
+    fn normalize(
+        &self,
+        primitives: Primitives,
+        moments: Moments,
+        x: &[f32],
+        y: &mut [f32],
+    ) -> (f32, f32) {
+        if !(moments.mean.is_finite() && moments.m2.is_finite()) {
+            return self.normalize_f64(x, y);
+        }
+        let shift = self.shift(x);
+        let rstd = 1.0 / sqrt(moments.variance() + f64::from(self.eps));
+        let coefficients = |c: usize| {
+            let scale = self.weight.map_or(1.0, |w| f64::from(w[c])) * rstd;
+            let offset = self.bias.map_or(0.0, |b| f64::from(b[c])) - moments.mean * scale;
+            (scale as f32, offset as f32)
+        };
+        // Without affine parameters the whole group shares one scale and offset.
+        let span = if self.weight.is_none() && self.bias.is_none() {
+            x.len()
+        } else {
+            self.channel_len
+        };
+        for (c, (xc, yc)) in x.chunks(span).zip(y.chunks_mut(span)).enumerate() {
+            let (scale, offset) = coefficients(c);
+            // SAFETY: `primitives` belong to a `Kernel`, which exists only where the CPU
+            // supports its instruction set.
+            unsafe { (primitives.normalize)(xc, yc, shift, scale, offset) };
+        }
+        ((f64::from(shift) + moments.mean) as f32, rstd as f32)
+    }
+
+    /// The reference formula in `f64`, for groups whose `f32` statistics are not finite.
+    fn normalize_f64(&self, x: &[f32], y: &mut [f32]) -> (f32, f32) {
+        let count = x.len() as f64;
+        let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / count;
+        let m2: f64 = x
+            .iter()
+            .map(|&v| (f64::from(v) - mean) * (f64::from(v) - mean))
+            .sum();
+        let rstd = 1.0 / sqrt(m2 / count + f64::from(self.eps));
+        for (c, (xc, yc)) in x
+            .chunks(self.channel_len)
+            .zip(y.chunks_mut(self.channel_len))
+            .enumerate()
+        {
+            let gamma = self.weight.map_or(1.0, |w| f64::from(w[c]));
+            let beta = self.bias.map_or(0.0, |b| f64::from(b[c]));
+            for (xv, yv) in xc.iter().zip(yc) {
+                *yv = ((f64::from(*xv) - mean) * rstd * gamma + beta) as f32;
+            }
+        }
+        (mean as f32, rstd as f32)
+    }
+}
+
+/// An argument that GroupNorm rejects. Nothing is written when one is returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupNormError {
+    /// The shape has fewer than two dimensions (GroupNorm needs `N` and `C`).
+    TooFewDimensions { dims: usize },
+    /// `num_groups` is zero.
+    ZeroGroups,
+    /// `C` is not a multiple of `num_groups`.
+    ChannelsNotDivisible { channels: usize, num_groups: usize },
+    /// `weight` does not hold one value per channel.
+    WeightLength { channels: usize, len: usize },
+    /// `bias` does not hold one value per channel.
+    BiasLength { channels: usize, len: usize },
+    /// The product of the shape overflows `usize`.
+    ShapeOverflow,
+    /// The input does not hold the product of the shape's dimensions.
+    InputLength { expected: usize, len: usize },
+    /// The output is not as long as the input.
+    OutputLength { expected: usize, len: usize },
+    /// The `mean` output does not hold `N * G` values.
+    MeanLength { expected: usize, len: usize },
+    /// The `rstd` output does not hold `N * G` values.
+    RstdLength { expected: usize, len: usize },
+}
+
+impl fmt::Display for GroupNormError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::TooFewDimensions { dims } => write!(
+                f,
+                "expected an input shape with at least 2 dimensions (N, C, *), got {dims}"
+            ),
+            Self::ZeroGroups => write!(f, "expected num_groups to be positive, got 0"),
+            Self::ChannelsNotDivisible {
+                channels,
+                num_groups,
+            } => write!(
+                f,
+                "expected number of channels ({channels}) to be divisible by num_groups ({num_groups})"
+            ),
+            Self::WeightLength { channels, len } => write!(
+                f,
+                "expected weight to hold one value per channel ({channels}), got {len}"
+            ),
+            Self::BiasLength { channels, len } => write!(
+                f,
+                "expected bias to hold one value per channel ({channels}), got {len}"
+            ),
+            Self::ShapeOverflow => write!(
+                f,
+                "expected a shape whose element count fits in usize, got one whose product overflows"
+            ),
+            Self::InputLength { expected, len } => write!(
+                f,
+                "expected input to hold {expected} values (the product of its shape), got {len}"
+            ),
+            Self::OutputLength { expected, len } => write!(
+                f,
+                "expected output to hold {expected} values (the product of its shape), got {len}"
+            ),
+            Self::MeanLength { expected, len } => write!(
+                f,
+                "expected mean to hold {expected} values (N * num_groups), got {len}"
+            ),
+            Self::RstdLength { expected, len } => write!(
+                f,
+                "expected rstd to hold {expected} values (N * num_groups), got {len}"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for GroupNormError {}

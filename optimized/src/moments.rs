@@ -1,0 +1,163 @@
+//! Count, mean and sum of squared deviations (`m2`) of a set of values, merged with Chan's
+//! parallel formula. Kept in `f64`: merges happen once per chunk of thousands of values, so the
+//! extra width costs nothing measurable and keeps the merges from adding error of their own.
+
+/// Statistics of a set of `count` values: their mean and `m2 = sum (v - mean)^2`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Moments {
+    pub count: f64,
+    pub mean: f64,
+    pub m2: f64,
+}
+
+impl Moments {
+    pub const EMPTY: Moments = Moments {
+        count: 0.0,
+        mean: 0.0,
+        m2: 0.0,
+    };
+
+    /// Chan et al.'s merge of two disjoint sets:
+    /// `mean = mean_a + delta * n_b / n`, `m2 = m2_a + m2_b + delta^2 * n_a * n_b / n`,
+    /// with `delta = mean_b - mean_a` and `n = n_a + n_b`.
+    #[inline]
+    pub fn merge(self, other: Moments) -> Moments {
+        if other.count == 0.0 {
+            return self;
+        }
+        if self.count == 0.0 {
+            return other;
+        }
+        let count = self.count + other.count;
+        let delta = other.mean - self.mean;
+        Moments {
+            count,
+            mean: self.mean + delta * (other.count / count),
+            m2: self.m2 + other.m2 + delta * delta * (self.count * other.count / count),
+        }
+    }
+
+    /// Merges `k` sets that each hold `lane_count` values (the lanes of a SIMD accumulator):
+    /// with equal counts Chan's formula folds to `mean = sum mean_i / k` and
+    /// `m2 = sum m2_i + lane_count * sum (mean_i - mean)^2`.
+    #[inline]
+    pub fn from_equal_lanes(means: &[f32], m2s: &[f32], lane_count: f64) -> Moments {
+        let k = means.len() as f64;
+        let mean = means.iter().map(|&m| f64::from(m)).sum::<f64>() / k;
+        let spread: f64 = means
+            .iter()
+            .map(|&m| (f64::from(m) - mean) * (f64::from(m) - mean))
+            .sum();
+        let m2 = m2s.iter().map(|&m| f64::from(m)).sum::<f64>() + lane_count * spread;
+        Moments {
+            count: k * lane_count,
+            mean,
+            m2,
+        }
+    }
+
+    /// The moments of a few values (a tail shorter than one row), taken in two passes over them.
+    /// Their count is small and they sit in L1, so this is the exact merge of single values.
+    #[inline]
+    pub fn of_values(values: &[f32], shift: f32) -> Moments {
+        if values.is_empty() {
+            return Moments::EMPTY;
+        }
+        let count = values.len() as f64;
+        let deviation = |v: &f32| f64::from(*v - shift);
+        let mean = values.iter().map(deviation).sum::<f64>() / count;
+        let m2 = values
+            .iter()
+            .map(|v| (deviation(v) - mean) * (deviation(v) - mean))
+            .sum();
+        Moments { count, mean, m2 }
+    }
+
+    /// The biased variance, `m2 / count` (0 for an empty set, as PyTorch gives).
+    #[inline]
+    pub fn variance(self) -> f64 {
+        if self.count == 0.0 {
+            0.0
+        } else {
+            self.m2 / self.count
+        }
+    }
+}
+
+/// `sqrt` for `f64` without `std` (core has none): Newton's iteration from an estimate taken off
+/// the exponent bits. It converges to within one ulp of the correctly rounded root, far below
+/// the `f32` rounding that follows it.
+pub(crate) fn sqrt(v: f64) -> f64 {
+    if v.is_nan() || v < 0.0 {
+        return f64::NAN;
+    }
+    if v == 0.0 || v == f64::INFINITY {
+        return v;
+    }
+    if v < f64::MIN_POSITIVE {
+        // Subnormal: scale into the normal range by an even power of two, then back.
+        return sqrt(v * f64::from_bits(0x4670_0000_0000_0000))
+            * f64::from_bits(0x3CB0_0000_0000_0000);
+    }
+    // Halving the biased exponent gives a first guess within a few percent.
+    let mut root = f64::from_bits((v.to_bits() >> 1) + 0x1FF8_0000_0000_0000);
+    for _ in 0..6 {
+        root = 0.5 * (root + v / root);
+    }
+    root
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqrt_matches_std_within_one_ulp() {
+        let mut v = 1e-320_f64;
+        while v < 1e300 {
+            for x in [v, v * 1.37, v * 2.9, v * 7.7] {
+                let ours = sqrt(x);
+                let std = x.sqrt();
+                let ulps = (ours.to_bits() as i64 - std.to_bits() as i64).abs();
+                assert!(ulps <= 1, "sqrt({x}) = {ours}, std gives {std}");
+            }
+            v *= 10.0;
+        }
+        assert!(sqrt(-1.0).is_nan());
+        assert!(sqrt(f64::NAN).is_nan());
+        assert_eq!(sqrt(0.0), 0.0);
+        assert_eq!(sqrt(f64::INFINITY), f64::INFINITY);
+    }
+
+    #[test]
+    fn merge_equals_moments_of_the_union() {
+        let a = [1.0f32, 2.0, 4.0];
+        let b = [10.0f32, -3.0];
+        let all = [1.0f32, 2.0, 4.0, 10.0, -3.0];
+        let merged = Moments::of_values(&a, 0.5).merge(Moments::of_values(&b, 0.5));
+        let direct = Moments::of_values(&all, 0.5);
+        assert_eq!(merged.count, direct.count);
+        assert!((merged.mean - direct.mean).abs() < 1e-12);
+        assert!((merged.m2 - direct.m2).abs() < 1e-12);
+        assert_eq!(Moments::EMPTY.merge(direct), direct);
+        assert_eq!(direct.merge(Moments::EMPTY), direct);
+    }
+
+    #[test]
+    fn equal_lanes_equal_chan_merge() {
+        let lanes = [(1.5f32, 0.25f32), (-2.0, 1.0), (0.5, 3.0)];
+        let means = lanes.map(|l| l.0);
+        let m2s = lanes.map(|l| l.1);
+        let folded = lanes.iter().fold(Moments::EMPTY, |acc, &(mean, m2)| {
+            acc.merge(Moments {
+                count: 4.0,
+                mean: f64::from(mean),
+                m2: f64::from(m2),
+            })
+        });
+        let equal = Moments::from_equal_lanes(&means, &m2s, 4.0);
+        assert_eq!(equal.count, folded.count);
+        assert!((equal.mean - folded.mean).abs() < 1e-12);
+        assert!((equal.m2 - folded.m2).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,44 @@
+//! aarch64 NEON: four `f32` lanes.
+
+use crate::vector::{entry_points, Vector};
+use core::arch::aarch64::*;
+
+#[derive(Clone, Copy)]
+pub(crate) struct Neon(float32x4_t);
+
+impl Vector for Neon {
+    const LANES: usize = 4;
+
+    #[inline(always)]
+    unsafe fn splat(value: f32) -> Self {
+        Neon(vdupq_n_f32(value))
+    }
+    #[inline(always)]
+    unsafe fn load(src: &[f32]) -> Self {
+        let src = &src[..Self::LANES];
+        Neon(vld1q_f32(src.as_ptr()))
+    }
+    #[inline(always)]
+    unsafe fn store(self, dst: &mut [f32]) {
+        let dst = &mut dst[..Self::LANES];
+        vst1q_f32(dst.as_mut_ptr(), self.0)
+    }
+    #[inline(always)]
+    unsafe fn add(self, rhs: Self) -> Self {
+        Neon(vaddq_f32(self.0, rhs.0))
+    }
+    #[inline(always)]
+    unsafe fn sub(self, rhs: Self) -> Self {
+        Neon(vsubq_f32(self.0, rhs.0))
+    }
+    #[inline(always)]
+    unsafe fn mul(self, rhs: Self) -> Self {
+        Neon(vmulq_f32(self.0, rhs.0))
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
+        Neon(vfmaq_f32(addend.0, self.0, factor.0))
+    }
+}
+
+entry_points!(Neon, "neon");

@@ -1,0 +1,538 @@
+#!/usr/bin/env python3
+"""Export GroupNorm conformance vectors from real PyTorch.
+
+Run from the repository root:
+
+    python vectors/export.py
+
+Every expected value comes from ``torch.ops.aten.native_group_norm`` (CPU,
+single-threaded), run once in float32 and once in float64 on the same inputs
+upcast with ``.double()``. Nothing is computed by hand. Inputs come from
+``torch.Generator().manual_seed(...)`` with a fixed seed per case, so the output
+is byte-for-byte reproducible. See vectors/README.md for the file format.
+
+Only torch, numpy and the Python standard library are used.
+"""
+
+import json
+import math
+import os
+import re
+import sys
+import zlib
+
+import numpy as np
+import torch
+
+PINNED_TORCH = "2.15.0"
+FORMAT = "groupnorm-vectors"
+VERSION = 1
+GENERATOR = "vectors/export.py"
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\Z")
+NAME_RE = re.compile(r"[a-z0-9]+(_[a-z0-9]+)*\Z")
+
+
+# --------------------------------------------------------------------------
+# Number encoding
+# --------------------------------------------------------------------------
+
+def _nonfinite(v):
+    if math.isnan(v):
+        return '"NaN"'
+    return '"Infinity"' if v > 0 else '"-Infinity"'
+
+
+def fmt_f32(v):
+    """Shortest decimal that round-trips float32 bits through a float64 parser."""
+    f = np.float32(v)
+    if not np.isfinite(f):
+        return _nonfinite(float(f))
+    pos = np.format_float_positional(f, unique=True)
+    if pos.endswith("."):
+        pos += "0"
+    sci = np.format_float_scientific(f, unique=True, trim="-")
+    s = sci if len(sci) < len(pos) else pos
+    want = f.view(np.uint32)
+    if np.float32(float(s)).view(np.uint32) != want:
+        s = repr(float(f))  # exact float64 value of the float32: always round-trips
+        assert np.float32(float(s)).view(np.uint32) == want, s
+    assert JSON_NUMBER.match(s), s
+    return s
+
+
+def fmt_f64(v):
+    v = float(v)
+    if not math.isfinite(v):
+        return _nonfinite(v)
+    s = repr(v)
+    assert JSON_NUMBER.match(s), s
+    return s
+
+
+def arr(values, fmt):
+    return "[" + ", ".join(fmt(v) for v in values) + "]"
+
+
+def flat_np(t):
+    return t.detach().contiguous().reshape(-1).numpy()
+
+
+# --------------------------------------------------------------------------
+# Running PyTorch
+# --------------------------------------------------------------------------
+
+def native(x, weight, bias, num_groups, eps):
+    n, c = x.shape[0], x.shape[1]
+    hw = 1
+    for d in x.shape[2:]:
+        hw *= d
+    return torch.ops.aten.native_group_norm(x, weight, bias, n, c, hw, num_groups, eps)
+
+
+class Case:
+    def __init__(self, name, description, x, num_groups, eps=1e-5, weight=None, bias=None):
+        assert x.dtype == torch.float32
+        assert NAME_RE.match(name), name
+        c = x.shape[1]
+        assert c % num_groups == 0, name
+        if weight is not None:
+            assert weight.dtype == torch.float32 and tuple(weight.shape) == (c,)
+        if bias is not None:
+            assert bias.dtype == torch.float32 and tuple(bias.shape) == (c,)
+        self.name = name
+        self.description = description
+        self.x = x.contiguous()
+        self.num_groups = num_groups
+        self.eps = float(eps)
+        self.weight = weight
+        self.bias = bias
+
+        y, mean, rstd = native(self.x, weight, bias, num_groups, self.eps)
+        assert y.dtype == torch.float32 and tuple(y.shape) == tuple(x.shape)
+        assert tuple(mean.shape) == (x.shape[0], num_groups)
+        self.f32 = (flat_np(y), flat_np(mean), flat_np(rstd))
+
+        dbl = lambda t: None if t is None else t.double()
+        y, mean, rstd = native(self.x.double(), dbl(weight), dbl(bias), num_groups, self.eps)
+        assert y.dtype == torch.float64
+        self.f64 = (flat_np(y), flat_np(mean), flat_np(rstd))
+
+    def render(self):
+        i = "      "
+        xs = flat_np(self.x)
+        w = "null" if self.weight is None else arr(flat_np(self.weight), fmt_f32)
+        b = "null" if self.bias is None else arr(flat_np(self.bias), fmt_f32)
+
+        def block(label, vals, fmt):
+            y, m, r = vals
+            return (
+                f'{i}  "{label}": {{\n'
+                f'{i}    "y": {arr(y, fmt)},\n'
+                f'{i}    "mean": {arr(m, fmt)},\n'
+                f'{i}    "rstd": {arr(r, fmt)}\n'
+                f"{i}  }}"
+            )
+
+        return (
+            "    {\n"
+            f"{i}\"name\": {json.dumps(self.name)},\n"
+            f"{i}\"description\": {json.dumps(self.description)},\n"
+            f"{i}\"shape\": [{', '.join(str(int(d)) for d in self.x.shape)}],\n"
+            f"{i}\"num_groups\": {self.num_groups},\n"
+            f"{i}\"eps\": {fmt_f64(self.eps)},\n"
+            f"{i}\"has_weight\": {'true' if self.weight is not None else 'false'},\n"
+            f"{i}\"has_bias\": {'true' if self.bias is not None else 'false'},\n"
+            f"{i}\"input\": {arr(xs, fmt_f32)},\n"
+            f"{i}\"weight\": {w},\n"
+            f"{i}\"bias\": {b},\n"
+            f"{i}\"expected\": {{\n"
+            + block("float32", self.f32, fmt_f32)
+            + ",\n"
+            + block("float64", self.f64, fmt_f64)
+            + "\n"
+            f"{i}}}\n"
+            "    }"
+        )
+
+
+# --------------------------------------------------------------------------
+# Input generation (fixed seed per case)
+# --------------------------------------------------------------------------
+
+def gen(name, salt=0):
+    seed = (zlib.crc32(name.encode("utf-8")) + 7919 * salt) & 0x7FFFFFFF
+    return torch.Generator().manual_seed(seed)
+
+
+def randn(name, shape, salt=0):
+    return torch.randn(shape, generator=gen(name, salt), dtype=torch.float32)
+
+
+def uniform_pm1(name, shape, salt=0):
+    return torch.rand(shape, generator=gen(name, salt), dtype=torch.float32) * 2.0 - 1.0
+
+
+def affine(name, c):
+    w = 1.0 + 0.5 * randn(name, (c,), salt=1)
+    b = 0.5 * randn(name, (c,), salt=2)
+    return w, b
+
+
+def shape_str(shape):
+    return "x".join(str(d) for d in shape)
+
+
+# --------------------------------------------------------------------------
+# Case sets
+# --------------------------------------------------------------------------
+
+def notebook_cases():
+    x = torch.arange(100.0, dtype=torch.float32).reshape(1, 4, 5, 5)
+    gn = torch.nn.GroupNorm(num_groups=2, num_channels=4)
+    assert gn.eps == 1e-5
+    weight = gn.weight.detach().clone()
+    bias = gn.bias.detach().clone()
+    assert torch.equal(weight, torch.ones(4)) and torch.equal(bias, torch.zeros(4))
+    case = Case(
+        "notebook",
+        "nn.GroupNorm(2, 4) with default parameters on arange(100) reshaped to (1, 4, 5, 5).",
+        x, 2, gn.eps, weight, bias,
+    )
+    with torch.no_grad():
+        y_module = flat_np(gn(x))
+    assert y_module.view(np.uint32).tolist() == case.f32[0].view(np.uint32).tolist(), \
+        "nn.GroupNorm output differs from native_group_norm"
+    first = ", ".join(f"{v:.4f}" for v in case.f32[0][:5])
+    print(f"notebook: nn.GroupNorm(2,4) == native_group_norm bit for bit; "
+          f"y[0,0,0,:5] = {first}; y[0,1,0,0] = {case.f32[0][25]:.4f}")
+    return [case]
+
+
+def pytorch_shape_cases():
+    # (name, shape, groups, affine, eps)
+    specs = [
+        ("pytorch_4x6x5_g3_eps_1e_3", (4, 6, 5), 3, True, 1e-3),
+        ("pytorch_4x12_g3", (4, 12), 3, True, 1e-5),
+        ("pytorch_150x6_g1", (150, 6), 1, True, 1e-5),
+        ("pytorch_4x5x5_g5_no_affine", (4, 5, 5), 5, False, 1e-5),
+        ("pytorch_4x10_g1_no_affine", (4, 10), 1, False, 1e-5),
+        ("pytorch_4x6x2x3_g3", (4, 6, 2, 3), 3, True, 1e-5),
+        ("pytorch_4x3x2x3_g3_no_affine", (4, 3, 2, 3), 3, False, 1e-5),
+        ("pytorch_4x3x2x3_g1_no_affine", (4, 3, 2, 3), 1, False, 1e-5),
+        ("pytorch_1x2x3x4_g2", (1, 2, 3, 4), 2, True, 1e-5),
+        ("pytorch_2x3x10_g3", (2, 3, 10), 3, True, 1e-5),
+        ("pytorch_3x1x1x1x2_g1", (3, 1, 1, 1, 2), 1, True, 1e-5),
+        ("pytorch_2x6x4x2x2_g3", (2, 6, 4, 2, 2), 3, True, 1e-5),
+        ("pytorch_1x256x1x1_g32", (1, 256, 1, 1), 32, True, 1e-5),
+        ("pytorch_0x4x2x2_g2_empty", (0, 4, 2, 2), 2, True, 1e-5),
+        ("pytorch_1x6x3_g2_eps_0_5", (1, 6, 3), 2, True, 0.5),
+        ("pytorch_2x6x3_g2_eps_neg_0_5", (2, 6, 3), 2, True, -0.5),
+        ("pytorch_20x6x10x10_g1", (20, 6, 10, 10), 1, True, 1e-5),
+        ("pytorch_20x6x10x10_g3", (20, 6, 10, 10), 3, True, 1e-5),
+        ("pytorch_20x6x10x10_g6", (20, 6, 10, 10), 6, True, 1e-5),
+    ]
+    # Data seed salt per case (default 0). For the negative-eps case, salt 63 is a seed where
+    # two of the four groups have variance below 0.5 (NaN rstd) and two do not.
+    data_salt = {"pytorch_2x6x3_g2_eps_neg_0_5": 63}
+    cases = []
+    for name, shape, g, aff, eps in specs:
+        x = randn(name, shape, salt=data_salt.get(name, 0))
+        w, b = affine(name, shape[1]) if aff else (None, None)
+        extra = ""
+        if shape[0] == 0:
+            extra = " Empty batch: input, y, mean and rstd are empty."
+        elif eps < 0:
+            extra = " Negative eps: groups with variance below 0.5 give NaN rstd."
+        desc = (f"PyTorch test shape {shape_str(shape)}, {g} group(s), "
+                f"{'random affine' if aff else 'no affine'}, eps {eps!r}.{extra}")
+        case = Case(name, desc, x, g, eps, w, b)
+        if eps < 0:
+            for rstd in (case.f32[2], case.f64[2]):
+                assert np.isnan(rstd).any() and np.isfinite(rstd).any(), rstd
+        cases.append(case)
+
+    name = "single_element_groups"
+    x = randn(name, (1, 2))
+    w, b = affine(name, 2)
+    case = Case(name, "Shape (1, 2) with 2 groups of one element each: y is bias up to "
+                "rounding (F.group_norm rejects this, native_group_norm computes it).", x, 2, 1e-5, w, b)
+    # Mathematically y == bias. PyTorch's CPU kernel computes y = x * scale + shift with
+    # shift = bias - mean * scale, so the recorded y is only close to bias, not bit-equal.
+    for label, y, bb in (("float32", case.f32[0], flat_np(b).astype(np.float32)),
+                         ("float64", case.f64[0], flat_np(b).astype(np.float64))):
+        dev = float(np.max(np.abs(y.astype(np.float64) - bb.astype(np.float64))))
+        assert dev < 1e-4, (label, dev)
+        print(f"single_element_groups: {label} max |y - bias| = {dev:.3g}")
+    cases.append(case)
+    return cases
+
+
+def _spatial(hw, two_d):
+    """A spatial shape with product hw: 2-D when asked and hw has a proper factor."""
+    if hw == 1:
+        return ()
+    if two_d:
+        a = int(math.isqrt(hw))
+        while a > 1 and hw % a:
+            a -= 1
+        if a > 1:
+            return (a, hw // a)
+    return (hw,)
+
+
+def boundary_cases():
+    lengths = list(range(1, 34)) + [63, 64, 65, 127, 128, 129, 255, 256, 257, 1023, 1024, 1025]
+    cases = []
+    for i, L in enumerate(lengths):
+        variant = i % 4
+        if variant == 0:
+            # one channel per group, all of the group is spatial
+            cpg, groups, channels_only = 1, 3, False
+        elif variant == 1:
+            # (N, C) shape: the group is cpg channels of one element each
+            cpg, groups, channels_only = L, 2, True
+        else:
+            # odd channels per group (3, 5, 7) where L allows it, else even (2, 4), else 1
+            odd = [d for d in (5, 3, 7) if L % d == 0 and L > d]
+            even = [d for d in (4, 2) if L % d == 0 and L > d]
+            if variant == 2:
+                cpg = (odd or even or [1])[0]
+            else:
+                cpg = (even or odd or [1])[0]
+            groups, channels_only = 2, False
+        if L >= 255:
+            groups = 1  # keeps the folder under 10 MB; N = 2 still gives two groups
+        hw = L // cpg
+        assert cpg * hw == L
+        c = cpg * groups
+        shape = (2, c) if channels_only else (2, c) + _spatial(hw, two_d=(i % 3 != 1))
+        name = f"group_len_{L}"
+        x = randn(name, shape)
+        offset = 3.0 if i % 3 == 0 else 0.0
+        if offset:
+            x = x + offset
+        with_affine = (i + i // 4) % 2 == 1  # about half, spread over the variants
+        w, b = affine(name, c) if with_affine else (None, None)
+        desc = (f"Group length {L} ({cpg} channel(s) x {hw} spatial) in shape {shape_str(shape)} "
+                f"with {groups} groups, {'random affine' if with_affine else 'no affine'}"
+                f"{', data offset by +3' if offset else ''}.")
+        cases.append(Case(name, desc, x, groups, 1e-5, w, b))
+    return cases
+
+
+def model_layer_cases():
+    name = "model_layer_2x64x16x16_g32"
+    shape = (2, 64, 16, 16)
+    x = randn(name, shape)
+    w, b = affine(name, 64)
+    return [Case(name, "A model-sized layer: (2, 64, 16, 16) with 32 groups, random gamma and beta.",
+                 x, 32, 1e-5, w, b)]
+
+
+def ill_conditioned_cases():
+    cases = []
+
+    # mean much larger than the spread
+    for name, offset, aff in [("offset_mean_1e2_std", 1e2, False),
+                              ("offset_mean_1e4_std", 1e4, True),
+                              ("offset_mean_1e6_std", 1e6, True)]:
+        shape = (2, 4, 8, 8)
+        x = offset + randn(name, shape)
+        w, b = affine(name, 4) if aff else (None, None)
+        cases.append(Case(name, f"x = {offset:g} + randn: group mean about {offset:g} times the "
+                          f"standard deviation ({'random affine' if aff else 'no affine'}).",
+                          x, 2, 1e-5, w, b))
+
+    # constant groups
+    shape = (2, 4, 8, 8)
+    name = "constant_group_eps_1e_5"
+    x = randn(name, shape)
+    x[0, 0:2] = 1.5  # batch 0, group 0 is constant
+    w, b = affine(name, 4)
+    cases.append(Case(name, "Batch 0 group 0 is constant 1.5 (variance 0) with eps 1e-5: y equals "
+                      "bias there; other groups random.", x, 2, 1e-5, w, b))
+    name = "constant_group_eps_0"
+    x = randn(name, shape)
+    x[1, 2:4] = 1.5  # batch 1, group 1 is constant
+    cases.append(Case(name, "Batch 1 group 1 is constant 1.5 with eps 0: variance 0 gives infinite "
+                      "rstd and NaN y there (as PyTorch computes); other groups random.",
+                      x, 2, 0.0))
+
+    # magnitude extremes
+    shape = (2, 6, 4, 4)
+    name = "tiny_scale_1e_neg30"
+    x = (randn(name, shape).double() * 1e-30).float()
+    cases.append(Case(name, "x = 1e-30 * randn: tiny normal float32 values whose squares underflow.",
+                      x, 3))
+    name = "subnormal_scale_1e_neg40"
+    x = (randn(name, shape).double() * 1e-40).float()
+    assert bool((x.abs() < torch.finfo(torch.float32).tiny).all())
+    cases.append(Case(name, "x = 1e-40 * randn: float32 subnormal inputs.", x, 3))
+    name = "huge_scale_1e30"
+    x = (randn(name, shape).double() * 1e30).float()
+    cases.append(Case(name, "x = 1e30 * randn: squares overflow float32.", x, 3))
+    name = "near_f32_max"
+    x = (uniform_pm1(name, shape).double() * 3e38).float()
+    assert bool(torch.isfinite(x).all())
+    cases.append(Case(name, "x = 3e38 * uniform(-1, 1): values near plus or minus float32 max.",
+                      x, 3))
+
+    # non-finite elements; group length is 2 channels x 16 = 32, group k of batch n is x[n, 2k:2k+2]
+    nonfinite = [
+        ("nan_first_of_group", "NaN at the first element of batch 0 group 1; other groups finite.",
+         [((0, 2, 0, 0), float("nan"))], False),
+        ("nan_middle_of_group", "NaN in the middle of batch 1 group 0; other groups finite.",
+         [((1, 1, 0, 0), float("nan"))], True),
+        ("posinf_last_of_group", "+Inf at the last element of batch 0 group 2; other groups finite.",
+         [((0, 5, 3, 3), float("inf"))], False),
+        ("neginf_middle_of_group", "-Inf in the middle of batch 1 group 1; other groups finite.",
+         [((1, 2, 2, 1), float("-inf"))], True),
+        ("posinf_first_of_group", "+Inf at the first element of batch 1 group 2; other groups finite.",
+         [((1, 4, 0, 0), float("inf"))], True),
+        ("posinf_and_neginf_same_group",
+         "Batch 0 group 0 holds both +Inf and -Inf; other groups finite.",
+         [((0, 0, 1, 2), float("inf")), ((0, 1, 2, 3), float("-inf"))], False),
+    ]
+    for name, desc, pokes, aff in nonfinite:
+        x = randn(name, shape)
+        for idx, v in pokes:
+            x[idx] = v
+        w, b = affine(name, 6) if aff else (None, None)
+        cases.append(Case(name, desc + (" Random affine." if aff else " No affine."), x, 3,
+                          1e-5, w, b))
+
+    # partial affine
+    for name, hw, hb, desc in [("weight_only", True, False, "Weight without bias."),
+                               ("bias_only", False, True, "Bias without weight."),
+                               ("no_affine", False, False, "Neither weight nor bias.")]:
+        x = randn(name, shape)
+        w, b = affine(name, 6)
+        cases.append(Case(name, f"{desc} Shape 2x6x4x4, 3 groups, random data.", x, 3, 1e-5,
+                          w if hw else None, b if hb else None))
+    return cases
+
+
+def large_offset_cases():
+    cases = []
+    for offset, tag in [(1e5, "1e5"), (1e7, "1e7")]:
+        name = f"large_offset_{tag}_group_4096"
+        shape = (1, 4, 32, 32)
+        x = offset + randn(name, shape)
+        w, b = affine(name, 4)
+        cases.append(Case(name, f"x = {offset:g} + randn in one 4096-element group spanning 4 "
+                          f"channels, random affine.", x, 1, 1e-5, w, b))
+    for offset, tag in [(1e5, "1e5"), (1e7, "1e7")]:
+        name = f"large_offset_{tag}_group_65536"
+        shape = (1, 1, 256, 256)
+        x = offset + randn(name, shape)
+        cases.append(Case(name, f"x = {offset:g} + randn in one 65536-element group, no affine.",
+                          x, 1))
+    return cases
+
+
+# --------------------------------------------------------------------------
+# Writing and validation
+# --------------------------------------------------------------------------
+
+def render_file(torch_version, cases):
+    head = (
+        "{\n"
+        f'  "format": {json.dumps(FORMAT)},\n'
+        f'  "version": {VERSION},\n'
+        f'  "torch_version": {json.dumps(torch_version)},\n'
+        f'  "generator": {json.dumps(GENERATOR)},\n'
+        '  "cases": [\n'
+    )
+    return head + ",\n".join(c.render() for c in cases) + "\n  ]\n}\n"
+
+
+def _decode(values, dtype):
+    def one(v):
+        if isinstance(v, str):
+            return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[v]
+        assert isinstance(v, float), v
+        return v
+    return np.array([one(v) for v in values], dtype=np.float64).astype(dtype)
+
+
+def _same_bits(parsed, want, label):
+    assert parsed.shape == want.shape, label
+    pn, wn = np.isnan(parsed), np.isnan(want)
+    assert (pn == wn).all(), f"{label}: NaN positions differ"
+    uint = np.uint32 if want.dtype == np.float32 else np.uint64
+    assert (parsed[~pn].view(uint) == want[~wn].view(uint)).all(), f"{label}: bits differ"
+
+
+def validate(text, torch_version, cases):
+    def no_constants(tok):
+        raise ValueError(f"bare {tok} is not valid JSON")
+    doc = json.loads(text, parse_constant=no_constants)
+    assert list(doc) == ["format", "version", "torch_version", "generator", "cases"]
+    assert doc["format"] == FORMAT and doc["version"] == VERSION
+    assert doc["torch_version"] == torch_version and doc["generator"] == GENERATOR
+    assert len(doc["cases"]) == len(cases)
+    keys = ["name", "description", "shape", "num_groups", "eps", "has_weight", "has_bias",
+            "input", "weight", "bias", "expected"]
+    for got, case in zip(doc["cases"], cases):
+        lbl = case.name
+        assert list(got) == keys, lbl
+        assert got["name"] == case.name and got["shape"] == list(case.x.shape)
+        assert got["num_groups"] == case.num_groups
+        assert isinstance(got["eps"], float) and got["eps"] == case.eps
+        assert math.copysign(1.0, got["eps"]) == math.copysign(1.0, case.eps)
+        n = int(np.prod(case.x.shape))
+        assert len(got["input"]) == n
+        _same_bits(_decode(got["input"], np.float32), flat_np(case.x), lbl + ".input")
+        for key, t in (("weight", case.weight), ("bias", case.bias)):
+            assert got["has_" + key] == (t is not None), lbl
+            if t is None:
+                assert got[key] is None, lbl
+            else:
+                _same_bits(_decode(got[key], np.float32), flat_np(t), f"{lbl}.{key}")
+        exp = got["expected"]
+        assert list(exp) == ["float32", "float64"], lbl
+        for dname, dtype, want in (("float32", np.float32, case.f32),
+                                   ("float64", np.float64, case.f64)):
+            assert list(exp[dname]) == ["y", "mean", "rstd"], lbl
+            for key, w in zip(("y", "mean", "rstd"), want):
+                assert w.dtype == dtype
+                _same_bits(_decode(exp[dname][key], dtype), w, f"{lbl}.{dname}.{key}")
+        assert len(exp["float32"]["y"]) == n
+        assert len(exp["float32"]["mean"]) == case.x.shape[0] * case.num_groups
+
+
+def main():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    torch_version = torch.__version__.split("+")[0]
+    assert torch_version == PINNED_TORCH, f"need torch {PINNED_TORCH}, have {torch.__version__}"
+
+    files = [
+        ("notebook.json", notebook_cases),
+        ("pytorch_shapes.json", pytorch_shape_cases),
+        ("boundaries.json", boundary_cases),
+        ("model_layer.json", model_layer_cases),
+        ("ill_conditioned.json", ill_conditioned_cases),
+        ("large_offset.json", large_offset_cases),
+    ]
+    seen = set()
+    with torch.no_grad():
+        for fname, make in files:
+            cases = make()
+            for c in cases:
+                assert c.name not in seen, f"duplicate case name {c.name}"
+                seen.add(c.name)
+            text = render_file(torch_version, cases)
+            validate(text, torch_version, cases)
+            path = os.path.join(HERE, fname)
+            with open(path, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+            print(f"wrote vectors/{fname}: {len(cases)} cases, {len(text.encode())} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
