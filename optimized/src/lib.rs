@@ -59,6 +59,8 @@ mod kernel;
 mod moments;
 #[cfg(target_arch = "aarch64")]
 mod neon;
+#[cfg(feature = "rayon")]
+mod parallel;
 mod scalar;
 mod vector;
 
@@ -125,6 +127,9 @@ pub struct Stats<'a> {
 impl Kernel {
     /// Runs GroupNorm with this kernel. Every argument is checked before anything is written:
     /// on error `y` and the statistics are untouched.
+    ///
+    /// With the `rayon` feature, large inputs are spread over the current rayon pool; the result
+    /// is the same bit for bit whatever the number of threads.
     pub fn run(
         self,
         params: &GroupNorm<'_>,
@@ -133,37 +138,33 @@ impl Kernel {
         stats: Option<Stats<'_>>,
     ) -> Result<(), GroupNormError> {
         let layout = Layout::validate(params, input, y, stats.as_ref())?;
-        let primitives = self.primitives();
         let (mut mean, mut rstd) = match stats {
             Some(Stats { mean, rstd }) => (Some(mean), Some(rstd)),
             None => (None, None),
         };
-        for (index, (x, y)) in input
-            .chunks(layout.group_len.max(1))
-            .zip(y.chunks_mut(layout.group_len.max(1)))
-            .enumerate()
-        {
-            let group = layout.group(params, index);
-            let moments = x
-                .chunks(BLOCK_LEN)
-                .map(|block| {
-                    // SAFETY: `primitives` belong to `self`, which exists only where the CPU
-                    // supports its instruction set.
-                    unsafe { (primitives.block_moments)(block, group.shift(x)) }
-                })
-                .fold(Moments::EMPTY, Moments::merge);
-            let (group_mean, group_rstd) = group.normalize(primitives, moments, x, y);
+        if layout.group_len == 0 {
+            let (group_mean, group_rstd) = Group::empty_stats(params.eps);
+            mean.into_iter().for_each(|m| m.fill(group_mean));
+            rstd.into_iter().for_each(|r| r.fill(group_rstd));
+            return Ok(());
+        }
+        #[cfg(feature = "rayon")]
+        if parallel::worth_it(input.len()) {
+            parallel::run(self, params, layout, input, y, mean, rstd);
+            return Ok(());
+        }
+        let primitives = self.primitives();
+        let groups = input
+            .chunks(layout.group_len)
+            .zip(y.chunks_mut(layout.group_len));
+        for (index, (x, y)) in groups.enumerate() {
+            let (group_mean, group_rstd) = layout.normalize_group(params, primitives, index, x, y);
             if let Some(mean) = mean.as_deref_mut() {
                 mean[index] = group_mean;
             }
             if let Some(rstd) = rstd.as_deref_mut() {
                 rstd[index] = group_rstd;
             }
-        }
-        if layout.group_len == 0 {
-            let (group_mean, group_rstd) = Group::empty_stats(params.eps);
-            mean.into_iter().for_each(|m| m.fill(group_mean));
-            rstd.into_iter().for_each(|r| r.fill(group_rstd));
         }
         Ok(())
     }
@@ -256,6 +257,25 @@ impl Layout {
         })
     }
 
+    /// Normalizes group `index` (`x` into `y`) on the calling thread; returns `(mean, rstd)`.
+    fn normalize_group(
+        &self,
+        params: &GroupNorm<'_>,
+        primitives: Primitives,
+        index: usize,
+        x: &[f32],
+        y: &mut [f32],
+    ) -> (f32, f32) {
+        let group = self.group(params, index);
+        let moments = x
+            .chunks(BLOCK_LEN)
+            .map(|block| group.block_moments(primitives, x, block))
+            .fold(Moments::EMPTY, Moments::merge);
+        let statistics = group.statistics(moments, x);
+        group.write(primitives, &statistics, x, y, 0);
+        statistics.mean_rstd()
+    }
+
     /// The parameters of group `index` (counted over samples and groups).
     fn group<'a>(&self, params: &GroupNorm<'a>, index: usize) -> Group<'a> {
         let first = (index % params.num_groups) * self.channels_per_group;
@@ -278,10 +298,41 @@ struct Group<'a> {
     eps: f32,
 }
 
+/// How a group's output is computed from its statistics.
+#[derive(Clone, Copy, Debug)]
+enum Statistics {
+    /// The usual case: moments of `d = x - shift` in `f32`, `y = d * scale + offset`.
+    Shifted { shift: f32, mean_d: f64, rstd: f64 },
+    /// A group whose `f32` moments are not finite (non-finite values, or squares beyond the
+    /// `f32` range): mean, variance and output in `f64`, as the reference computes them.
+    Exact { mean: f64, rstd: f64 },
+}
+
+impl Statistics {
+    /// `mean` and `rstd` as `native_group_norm` returns them, each rounded once to `f32`.
+    fn mean_rstd(self) -> (f32, f32) {
+        match self {
+            Statistics::Shifted {
+                shift,
+                mean_d,
+                rstd,
+            } => ((f64::from(shift) + mean_d) as f32, rstd as f32),
+            Statistics::Exact { mean, rstd } => (mean as f32, rstd as f32),
+        }
+    }
+}
+
 impl Group<'_> {
     /// The shift `K`: the group's first value, an estimate of its mean.
-    fn shift(&self, x: &[f32]) -> f32 {
+    fn shift(x: &[f32]) -> f32 {
         x.first().copied().unwrap_or(0.0)
+    }
+
+    /// Moments of `block - K`, where `block` is one block of the group `x`.
+    fn block_moments(&self, primitives: Primitives, x: &[f32], block: &[f32]) -> Moments {
+        // SAFETY: `primitives` belong to a `Kernel`, which exists only where the CPU supports
+        // its instruction set.
+        unsafe { (primitives.block_moments)(block, Self::shift(x)) }
     }
 
     /// `mean` and `rstd` of a group without values (a zero-sized dimension): PyTorch's 0 and
@@ -293,60 +344,79 @@ impl Group<'_> {
         )
     }
 
-    /// Writes the group's output from its moments (of `x - shift`); returns `(mean, rstd)`.
-    fn normalize(
-        &self,
-        primitives: Primitives,
-        moments: Moments,
-        x: &[f32],
-        y: &mut [f32],
-    ) -> (f32, f32) {
-        if !(moments.mean.is_finite() && moments.m2.is_finite()) {
-            return self.normalize_f64(x, y);
-        }
-        let shift = self.shift(x);
-        let rstd = 1.0 / sqrt(moments.variance() + f64::from(self.eps));
-        let coefficients = |c: usize| {
-            let scale = self.weight.map_or(1.0, |w| f64::from(w[c])) * rstd;
-            let offset = self.bias.map_or(0.0, |b| f64::from(b[c])) - moments.mean * scale;
-            (scale as f32, offset as f32)
-        };
-        // Without affine parameters the whole group shares one scale and offset.
-        let span = if self.weight.is_none() && self.bias.is_none() {
-            x.len()
-        } else {
-            self.channel_len
-        };
-        for (c, (xc, yc)) in x.chunks(span).zip(y.chunks_mut(span)).enumerate() {
-            let (scale, offset) = coefficients(c);
-            // SAFETY: `primitives` belong to a `Kernel`, which exists only where the CPU
-            // supports its instruction set.
-            unsafe { (primitives.normalize)(xc, yc, shift, scale, offset) };
-        }
-        ((f64::from(shift) + moments.mean) as f32, rstd as f32)
+    fn rstd(&self, variance: f64) -> f64 {
+        1.0 / sqrt(variance + f64::from(self.eps))
     }
 
-    /// The reference formula in `f64`, for groups whose `f32` statistics are not finite.
-    fn normalize_f64(&self, x: &[f32], y: &mut [f32]) -> (f32, f32) {
+    /// The group's statistics from the moments of its blocks (`x` is the whole group).
+    fn statistics(&self, moments: Moments, x: &[f32]) -> Statistics {
+        if moments.mean.is_finite() && moments.m2.is_finite() {
+            return Statistics::Shifted {
+                shift: Self::shift(x),
+                mean_d: moments.mean,
+                rstd: self.rstd(moments.variance()),
+            };
+        }
         let count = x.len() as f64;
         let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / count;
         let m2: f64 = x
             .iter()
             .map(|&v| (f64::from(v) - mean) * (f64::from(v) - mean))
             .sum();
-        let rstd = 1.0 / sqrt(m2 / count + f64::from(self.eps));
-        for (c, (xc, yc)) in x
-            .chunks(self.channel_len)
-            .zip(y.chunks_mut(self.channel_len))
-            .enumerate()
-        {
-            let gamma = self.weight.map_or(1.0, |w| f64::from(w[c]));
-            let beta = self.bias.map_or(0.0, |b| f64::from(b[c]));
-            for (xv, yv) in xc.iter().zip(yc) {
-                *yv = ((f64::from(*xv) - mean) * rstd * gamma + beta) as f32;
-            }
+        Statistics::Exact {
+            mean,
+            rstd: self.rstd(m2 / count),
         }
-        (mean as f32, rstd as f32)
+    }
+
+    /// Writes `y` for `x`, the part of the group that starts `start` values into it.
+    fn write(
+        &self,
+        primitives: Primitives,
+        statistics: &Statistics,
+        mut x: &[f32],
+        mut y: &mut [f32],
+        start: usize,
+    ) {
+        let affine = self.weight.is_some() || self.bias.is_some();
+        let mut position = start;
+        while !x.is_empty() {
+            // Without affine parameters the whole group shares one scale and offset.
+            let (channel, len) = if affine {
+                let channel = position / self.channel_len;
+                (
+                    channel,
+                    x.len().min((channel + 1) * self.channel_len - position),
+                )
+            } else {
+                (0, x.len())
+            };
+            let gamma = self.weight.map_or(1.0, |w| f64::from(w[channel]));
+            let beta = self.bias.map_or(0.0, |b| f64::from(b[channel]));
+            let (span_x, rest_x) = x.split_at(len);
+            let (span_y, rest_y) = core::mem::take(&mut y).split_at_mut(len);
+            match *statistics {
+                Statistics::Shifted {
+                    shift,
+                    mean_d,
+                    rstd,
+                } => {
+                    let scale = gamma * rstd;
+                    let offset = beta - mean_d * scale;
+                    // SAFETY: `primitives` belong to a `Kernel`, which exists only where the
+                    // CPU supports its instruction set.
+                    unsafe {
+                        (primitives.normalize)(span_x, span_y, shift, scale as f32, offset as f32)
+                    };
+                }
+                Statistics::Exact { mean, rstd } => {
+                    for (xv, yv) in span_x.iter().zip(span_y) {
+                        *yv = ((f64::from(*xv) - mean) * rstd * gamma + beta) as f32;
+                    }
+                }
+            }
+            (x, y, position) = (rest_x, rest_y, position + len);
+        }
     }
 }
 

@@ -56,23 +56,6 @@ impl Moments {
         }
     }
 
-    /// The moments of a few values (a tail shorter than one row), taken in two passes over them.
-    /// Their count is small and they sit in L1, so this is the exact merge of single values.
-    #[inline]
-    pub fn of_values(values: &[f32], shift: f32) -> Moments {
-        if values.is_empty() {
-            return Moments::EMPTY;
-        }
-        let count = values.len() as f64;
-        let deviation = |v: &f32| f64::from(*v - shift);
-        let mean = values.iter().map(deviation).sum::<f64>() / count;
-        let m2 = values
-            .iter()
-            .map(|v| (deviation(v) - mean) * (deviation(v) - mean))
-            .sum();
-        Moments { count, mean, m2 }
-    }
-
     /// The biased variance, `m2 / count` (0 for an empty set, as PyTorch gives).
     #[inline]
     pub fn variance(self) -> f64 {
@@ -84,10 +67,20 @@ impl Moments {
     }
 }
 
+/// `sqrt` for `f64`: the hardware instruction through `std`, else [`sqrt_newton`].
+#[inline]
+pub(crate) fn sqrt(v: f64) -> f64 {
+    #[cfg(feature = "std")]
+    return v.sqrt();
+    #[cfg(not(feature = "std"))]
+    return sqrt_newton(v);
+}
+
 /// `sqrt` for `f64` without `std` (core has none): Newton's iteration from an estimate taken off
 /// the exponent bits. It converges to within one ulp of the correctly rounded root, far below
 /// the `f32` rounding that follows it.
-pub(crate) fn sqrt(v: f64) -> f64 {
+#[cfg(any(test, not(feature = "std")))]
+fn sqrt_newton(v: f64) -> f64 {
     if v.is_nan() || v < 0.0 {
         return f64::NAN;
     }
@@ -95,9 +88,12 @@ pub(crate) fn sqrt(v: f64) -> f64 {
         return v;
     }
     if v < f64::MIN_POSITIVE {
-        // Subnormal: scale into the normal range by an even power of two, then back.
-        return sqrt(v * f64::from_bits(0x4670_0000_0000_0000))
-            * f64::from_bits(0x3CB0_0000_0000_0000);
+        // Subnormal: scale into the normal range by an even power of two (2^104), then back.
+        let (up, down) = (
+            f64::from_bits(0x4670_0000_0000_0000),
+            f64::from_bits(0x3CB0_0000_0000_0000),
+        );
+        return sqrt_newton(v * up) * down;
     }
     // Halving the biased exponent gives a first guess within a few percent.
     let mut root = f64::from_bits((v.to_bits() >> 1) + 0x1FF8_0000_0000_0000);
@@ -112,35 +108,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sqrt_matches_std_within_one_ulp() {
+    fn newton_sqrt_matches_std_within_one_ulp() {
         let mut v = 1e-320_f64;
         while v < 1e300 {
             for x in [v, v * 1.37, v * 2.9, v * 7.7] {
-                let ours = sqrt(x);
+                let ours = sqrt_newton(x);
                 let std = x.sqrt();
                 let ulps = (ours.to_bits() as i64 - std.to_bits() as i64).abs();
                 assert!(ulps <= 1, "sqrt({x}) = {ours}, std gives {std}");
             }
             v *= 10.0;
         }
-        assert!(sqrt(-1.0).is_nan());
-        assert!(sqrt(f64::NAN).is_nan());
-        assert_eq!(sqrt(0.0), 0.0);
-        assert_eq!(sqrt(f64::INFINITY), f64::INFINITY);
+        assert!(sqrt_newton(-1.0).is_nan());
+        assert!(sqrt_newton(f64::NAN).is_nan());
+        assert_eq!(sqrt_newton(0.0), 0.0);
+        assert_eq!(sqrt_newton(f64::INFINITY), f64::INFINITY);
     }
 
     #[test]
     fn merge_equals_moments_of_the_union() {
-        let a = [1.0f32, 2.0, 4.0];
-        let b = [10.0f32, -3.0];
-        let all = [1.0f32, 2.0, 4.0, 10.0, -3.0];
-        let merged = Moments::of_values(&a, 0.5).merge(Moments::of_values(&b, 0.5));
-        let direct = Moments::of_values(&all, 0.5);
-        assert_eq!(merged.count, direct.count);
-        assert!((merged.mean - direct.mean).abs() < 1e-12);
-        assert!((merged.m2 - direct.m2).abs() < 1e-12);
-        assert_eq!(Moments::EMPTY.merge(direct), direct);
-        assert_eq!(direct.merge(Moments::EMPTY), direct);
+        // {1, 2, 4}: mean 7/3, m2 = 14/3; {10, -3}: mean 3.5, m2 = 84.5; union: mean 2.8, m2 = 90.8.
+        let a = Moments {
+            count: 3.0,
+            mean: 7.0 / 3.0,
+            m2: 14.0 / 3.0,
+        };
+        let b = Moments {
+            count: 2.0,
+            mean: 3.5,
+            m2: 84.5,
+        };
+        let merged = a.merge(b);
+        assert_eq!(merged.count, 5.0);
+        assert!((merged.mean - 2.8).abs() < 1e-12);
+        assert!((merged.m2 - 90.8).abs() < 1e-12);
+        assert_eq!(Moments::EMPTY.merge(a), a);
+        assert_eq!(a.merge(Moments::EMPTY), a);
     }
 
     #[test]

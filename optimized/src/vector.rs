@@ -64,6 +64,24 @@ pub(crate) trait Vector: Copy {
     /// # Safety
     /// The CPU supports this type's instruction set.
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self;
+
+    /// The sum of the lanes, added pairwise.
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    #[inline(always)]
+    unsafe fn reduce_sum(self) -> f32 {
+        let mut lanes = [0.0; MAX_LANES];
+        self.store(&mut lanes);
+        let mut width = Self::LANES;
+        while width > 1 {
+            width /= 2;
+            for i in 0..width {
+                lanes[i] += lanes[i + width];
+            }
+        }
+        lanes[0]
+    }
 }
 
 /// Independent accumulators per row: enough to cover the latency of the Welford update.
@@ -108,7 +126,45 @@ pub(crate) unsafe fn block_moments<V: Vector>(x: &[f32], shift: f32) -> Moments 
         }
         total = total.merge(merge_lanes(mean, m2, chunk.len() / row_len));
     }
-    total.merge(Moments::of_values(tail, shift))
+    total.merge(tail_moments::<V>(tail, shift))
+}
+
+/// Moments of `tail - shift` for a tail shorter than one row, in two passes over values that
+/// are already in L1: its mean, then the squared deviations from it. Never padded, so the
+/// count and mean are those of the values themselves.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
+#[inline(always)]
+unsafe fn tail_moments<V: Vector>(tail: &[f32], shift: f32) -> Moments {
+    if tail.is_empty() {
+        return Moments::EMPTY;
+    }
+    let shift_v = V::splat(shift);
+    let vectors = tail.chunks_exact(V::LANES);
+    let rest = vectors.remainder();
+    let mut sum = V::splat(0.0);
+    for chunk in vectors.clone() {
+        sum = sum.add(V::load(chunk).sub(shift_v));
+    }
+    let sum = sum.reduce_sum() + rest.iter().map(|&v| v - shift).sum::<f32>();
+    let mean = sum / tail.len() as f32;
+    let mean_v = V::splat(mean);
+    let mut m2 = V::splat(0.0);
+    for chunk in vectors {
+        let deviation = V::load(chunk).sub(shift_v).sub(mean_v);
+        m2 = deviation.mul_add(deviation, m2);
+    }
+    let m2 = m2.reduce_sum()
+        + rest
+            .iter()
+            .map(|&v| (v - shift - mean) * (v - shift - mean))
+            .sum::<f32>();
+    Moments {
+        count: tail.len() as f64,
+        mean: f64::from(mean),
+        m2: f64::from(m2),
+    }
 }
 
 /// Merges `UNROLL` accumulators whose lanes each hold `rows` values: pairwise in the vector

@@ -1,0 +1,88 @@
+//! Criterion benchmarks: every kernel this CPU supports on one thread, the best kernel on two
+//! threads, and the roofline (see `roofline.rs`), on the same buffers, in elements per second.
+//!
+//! `cargo bench -p groupnorm-optimized --bench groupnorm`; `optimized/benches/compare_pytorch.py`
+//! runs it and puts PyTorch beside it.
+
+mod roofline;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use groupnorm_optimized::{GroupNorm, Kernel};
+use std::hint::black_box;
+use std::time::Duration;
+
+/// The shapes of the performance issue: the notebook, Stable Diffusion UNet layers, ResNet-50
+/// with GroupNorm, and one larger than the caches. All with G = 32 but the notebook's G = 2.
+const SHAPES: [([usize; 4], usize); 6] = [
+    ([1, 4, 5, 5], 2),
+    ([1, 320, 64, 64], 32),
+    ([1, 640, 32, 32], 32),
+    ([1, 1280, 16, 16], 32),
+    ([8, 256, 56, 56], 32),
+    ([16, 64, 112, 112], 32),
+];
+
+/// Deterministic data with a non-zero mean, without a random-number dependency.
+fn data(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 1.0
+        })
+        .collect()
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a rayon pool")
+}
+
+fn benches(c: &mut Criterion) {
+    let (one, two) = (pool(1), pool(2));
+    for (shape, num_groups) in SHAPES {
+        let len: usize = shape.iter().product();
+        let channels = shape[1];
+        let input = data(len, 1);
+        let weight = data(channels, 2);
+        let bias = data(channels, 3);
+        let mut y = vec![0.0f32; len];
+        let params = GroupNorm {
+            weight: Some(&weight),
+            bias: Some(&bias),
+            ..GroupNorm::new(&shape, num_groups)
+        };
+        let name = format!("{}_g{num_groups}", shape.map(|d| d.to_string()).join("x"));
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(len as u64));
+        if len > 1 << 20 {
+            group.sample_size(20);
+            group.measurement_time(Duration::from_secs(3));
+        }
+        let run = |kernel: Kernel, y: &mut [f32]| {
+            kernel
+                .run(&params, black_box(&input), black_box(y), None)
+                .expect("valid arguments")
+        };
+        for kernel in Kernel::available() {
+            group.bench_function(format!("{}_1t", kernel.name()), |b| {
+                one.install(|| b.iter(|| run(kernel, &mut y)))
+            });
+        }
+        group.bench_function(format!("{}_2t", Kernel::best().name()), |b| {
+            two.install(|| b.iter(|| run(Kernel::best(), &mut y)))
+        });
+        let group_len = len / shape[0] / num_groups;
+        group.bench_function("roofline_1t", |b| {
+            b.iter(|| roofline::roofline(black_box(&input), black_box(&mut y), group_len))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(groupnorm, benches);
+criterion_main!(groupnorm);
