@@ -24,6 +24,20 @@ impl Vector for Avx512 {
         _mm512_storeu_ps(dst.as_mut_ptr(), self.0)
     }
     #[inline(always)]
+    unsafe fn load_partial(src: &[f32]) -> Self {
+        // SAFETY: masked-off lanes are not read, so only `src` itself is accessed.
+        unsafe { Avx512(_mm512_maskz_loadu_ps(lane_mask(src.len()), src.as_ptr())) }
+    }
+    #[inline(always)]
+    unsafe fn store_partial(self, dst: &mut [f32]) {
+        // SAFETY: masked-off lanes are not written, so only `dst` itself is accessed.
+        unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), lane_mask(dst.len()), self.0) }
+    }
+    #[inline(always)]
+    unsafe fn reduce_sum(self) -> f32 {
+        _mm512_reduce_add_ps(self.0)
+    }
+    #[inline(always)]
     unsafe fn add(self, rhs: Self) -> Self {
         Avx512(_mm512_add_ps(self.0, rhs.0))
     }
@@ -39,6 +53,13 @@ impl Vector for Avx512 {
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
         Avx512(_mm512_fmadd_ps(self.0, factor.0, addend.0))
     }
+}
+
+/// A mask of the first `len` lanes (`len < 16`).
+#[inline(always)]
+fn lane_mask(len: usize) -> __mmask16 {
+    debug_assert!(len < 16);
+    ((1u32 << len) - 1) as __mmask16
 }
 
 entry_points!(Avx512, "avx512f");

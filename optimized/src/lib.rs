@@ -378,18 +378,19 @@ impl Group<'_> {
         mut y: &mut [f32],
         start: usize,
     ) {
+        // Without affine parameters the whole group shares one scale and offset; with them,
+        // each channel has its own.
         let affine = self.weight.is_some() || self.bias.is_some();
-        let mut position = start;
+        let (mut channel, mut into_channel) = if affine {
+            (start / self.channel_len, start % self.channel_len)
+        } else {
+            (0, 0)
+        };
         while !x.is_empty() {
-            // Without affine parameters the whole group shares one scale and offset.
-            let (channel, len) = if affine {
-                let channel = position / self.channel_len;
-                (
-                    channel,
-                    x.len().min((channel + 1) * self.channel_len - position),
-                )
+            let len = if affine {
+                x.len().min(self.channel_len - into_channel)
             } else {
-                (0, x.len())
+                x.len()
             };
             let gamma = self.weight.map_or(1.0, |w| f64::from(w[channel]));
             let beta = self.bias.map_or(0.0, |b| f64::from(b[channel]));
@@ -415,7 +416,7 @@ impl Group<'_> {
                     }
                 }
             }
-            (x, y, position) = (rest_x, rest_y, position + len);
+            (x, y, channel, into_channel) = (rest_x, rest_y, channel + 1, 0);
         }
     }
 }

@@ -65,6 +65,29 @@ pub(crate) trait Vector: Copy {
     /// The CPU supports this type's instruction set.
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self;
 
+    /// Loads the `src.len() < LANES` values of `src` into the first lanes; the other lanes are
+    /// zero. Only for element-wise work: a reduction must not see the padding.
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    #[inline(always)]
+    unsafe fn load_partial(src: &[f32]) -> Self {
+        let mut lanes = [0.0; MAX_LANES];
+        lanes[..src.len()].copy_from_slice(src);
+        Self::load(&lanes)
+    }
+
+    /// Stores the first `dst.len() < LANES` lanes into `dst`.
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    #[inline(always)]
+    unsafe fn store_partial(self, dst: &mut [f32]) {
+        let mut lanes = [0.0; MAX_LANES];
+        self.store(&mut lanes);
+        dst.copy_from_slice(&lanes[..dst.len()]);
+    }
+
     /// The sum of the lanes, added pairwise.
     ///
     /// # Safety
@@ -224,8 +247,12 @@ pub(crate) unsafe fn normalize<V: Vector>(
             .mul_add(scale_v, offset_v)
             .store(yc);
     }
-    for (xv, yv) in x_chunks.remainder().iter().zip(y_chunks.into_remainder()) {
-        *yv = (xv - shift) * scale + offset;
+    let (x_tail, y_tail) = (x_chunks.remainder(), y_chunks.into_remainder());
+    if !x_tail.is_empty() {
+        V::load_partial(x_tail)
+            .sub(shift_v)
+            .mul_add(scale_v, offset_v)
+            .store_partial(y_tail);
     }
 }
 
