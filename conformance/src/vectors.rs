@@ -108,9 +108,38 @@ impl Case {
     }
 }
 
-/// A vector file that could not be read or does not follow the schema.
+/// A vector file that could not be read or does not follow the schema. Its fields are those of
+/// [`LoadErrorDetails`] (through `Deref`), boxed to keep `Result`s small.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LoadError {
+pub struct LoadError(Box<LoadErrorDetails>);
+
+impl LoadError {
+    pub fn new(
+        file: PathBuf,
+        case: Option<CaseRef>,
+        field: Option<String>,
+        problem: Problem,
+    ) -> LoadError {
+        LoadError(Box::new(LoadErrorDetails {
+            file,
+            case,
+            field,
+            problem,
+        }))
+    }
+}
+
+impl std::ops::Deref for LoadError {
+    type Target = LoadErrorDetails;
+
+    fn deref(&self) -> &LoadErrorDetails {
+        &self.0
+    }
+}
+
+/// Where a [`LoadError`] is and what it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadErrorDetails {
     /// The file.
     pub file: PathBuf,
     /// The case, when the problem is inside one.
@@ -156,7 +185,10 @@ pub enum Problem {
     /// A finite float32 field whose value is beyond the float32 range.
     NotFloat32 { value: f64 },
     /// `has_weight` / `has_bias` disagrees with whether the array is `null`.
-    FlagMismatch { flag: &'static str, flag_value: bool },
+    FlagMismatch {
+        flag: &'static str,
+        flag_value: bool,
+    },
     /// An array of the wrong length.
     Length {
         expected: usize,
@@ -242,11 +274,8 @@ pub fn vectors_dir() -> PathBuf {
 
 /// Every `*.json` file in `dir`, sorted by file name.
 pub fn json_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let io_error = |e: std::io::Error| LoadError {
-        file: dir.to_path_buf(),
-        case: None,
-        field: None,
-        problem: Problem::Io(e.to_string()),
+    let io_error = |e: std::io::Error| {
+        LoadError::new(dir.to_path_buf(), None, None, Problem::Io(e.to_string()))
     };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io_error)? {
@@ -274,15 +303,15 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Vec<VectorFile>, LoadError> {
         for (index, case) in file.cases.iter().enumerate() {
             let here = format!("{}", path.display());
             if let Some(first) = seen.insert(case.name.clone(), here) {
-                return Err(LoadError {
-                    file: path.clone(),
-                    case: Some(CaseRef {
+                return Err(LoadError::new(
+                    path.clone(),
+                    Some(CaseRef {
                         index,
                         name: Some(case.name.clone()),
                     }),
-                    field: Some("name".into()),
-                    problem: Problem::DuplicateName { first },
-                });
+                    Some("name".into()),
+                    Problem::DuplicateName { first },
+                ));
             }
         }
         files.push(file);
@@ -292,22 +321,15 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Vec<VectorFile>, LoadError> {
 
 /// Reads and validates one vector file.
 pub fn load_file(path: &Path) -> Result<VectorFile, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
-        file: path.to_path_buf(),
-        case: None,
-        field: None,
-        problem: Problem::Io(e.to_string()),
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| LoadError::new(path.to_path_buf(), None, None, Problem::Io(e.to_string())))?;
     parse_file(path, &text)
 }
 
 /// Parses and validates the text of a vector file; `path` only names it in errors.
 pub fn parse_file(path: &Path, text: &str) -> Result<VectorFile, LoadError> {
-    let fail = |case: Option<CaseRef>, field: Option<String>, problem: Problem| LoadError {
-        file: path.to_path_buf(),
-        case,
-        field,
-        problem,
+    let fail = |case: Option<CaseRef>, field: Option<String>, problem: Problem| {
+        LoadError::new(path.to_path_buf(), case, field, problem)
     };
     let value: Value = serde_json::from_str(text).map_err(|e| {
         fail(
@@ -323,7 +345,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<VectorFile, LoadError> {
     let top = Fields::new(&value, "").map_err(|(field, p)| fail(None, field, p))?;
     top.only(&["format", "version", "torch_version", "generator", "cases"])
         .map_err(|(field, p)| fail(None, field, p))?;
-    let header = || -> Result<(String, String, &Vec<Value>), (Option<String>, Problem)> {
+    let header = || -> FieldResult<(String, String, &Vec<Value>)> {
         let format = top.get("format")?;
         if format.as_str() != Some(FORMAT) {
             return Err((
@@ -347,15 +369,15 @@ pub fn parse_file(path: &Path, text: &str) -> Result<VectorFile, LoadError> {
         let cases = top.array("cases")?;
         Ok((torch_version, generator, cases))
     };
-    let (torch_version, generator, raw_cases) = header().map_err(|(field, p)| fail(None, field, p))?;
+    let (torch_version, generator, raw_cases) =
+        header().map_err(|(field, p)| fail(None, field, p))?;
 
     let mut cases = Vec::with_capacity(raw_cases.len());
     let mut names = HashSet::new();
     for (index, raw) in raw_cases.iter().enumerate() {
         let name = raw.get("name").and_then(Value::as_str).map(str::to_owned);
         let case_ref = CaseRef { index, name };
-        let case = parse_case(raw)
-            .map_err(|(field, p)| fail(Some(case_ref.clone()), field, p))?;
+        let case = parse_case(raw).map_err(|(field, p)| fail(Some(case_ref.clone()), field, p))?;
         if !names.insert(case.name.clone()) {
             return Err(fail(
                 Some(case_ref),
@@ -584,7 +606,10 @@ fn parse_case(raw: &Value) -> FieldResult<Case> {
     if shape.len() < 2 {
         return Err(invalid(
             "shape",
-            format!("expected at least 2 dimensions (N, C, *), found {}", shape.len()),
+            format!(
+                "expected at least 2 dimensions (N, C, *), found {}",
+                shape.len()
+            ),
         ));
     }
     let numel = shape
@@ -670,8 +695,18 @@ fn parse_case(raw: &Value) -> FieldResult<Case> {
         ),
     ] {
         check_len(format!("expected.{precision}.y"), y, numel, &numel_why)?;
-        check_len(format!("expected.{precision}.mean"), mean, stats_len, &stats_why)?;
-        check_len(format!("expected.{precision}.rstd"), rstd, stats_len, &stats_why)?;
+        check_len(
+            format!("expected.{precision}.mean"),
+            mean,
+            stats_len,
+            &stats_why,
+        )?;
+        check_len(
+            format!("expected.{precision}.rstd"),
+            rstd,
+            stats_len,
+            &stats_why,
+        )?;
     }
     Ok(Case {
         name,

@@ -34,22 +34,8 @@ impl Vector for Avx2 {
         unsafe { _mm256_maskstore_ps(dst.as_mut_ptr(), lane_mask(dst.len()), self.0) }
     }
     #[inline(always)]
-    unsafe fn reduce_sum(self) -> f32 {
-        let quad = _mm_add_ps(_mm256_castps256_ps128(self.0), _mm256_extractf128_ps(self.0, 1));
-        let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
-        _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)))
-    }
-    #[inline(always)]
-    unsafe fn add(self, rhs: Self) -> Self {
-        Avx2(_mm256_add_ps(self.0, rhs.0))
-    }
-    #[inline(always)]
     unsafe fn sub(self, rhs: Self) -> Self {
         Avx2(_mm256_sub_ps(self.0, rhs.0))
-    }
-    #[inline(always)]
-    unsafe fn mul(self, rhs: Self) -> Self {
-        Avx2(_mm256_mul_ps(self.0, rhs.0))
     }
     #[inline(always)]
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {

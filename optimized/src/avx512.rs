@@ -34,20 +34,8 @@ impl Vector for Avx512 {
         unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), lane_mask(dst.len()), self.0) }
     }
     #[inline(always)]
-    unsafe fn reduce_sum(self) -> f32 {
-        _mm512_reduce_add_ps(self.0)
-    }
-    #[inline(always)]
-    unsafe fn add(self, rhs: Self) -> Self {
-        Avx512(_mm512_add_ps(self.0, rhs.0))
-    }
-    #[inline(always)]
     unsafe fn sub(self, rhs: Self) -> Self {
         Avx512(_mm512_sub_ps(self.0, rhs.0))
-    }
-    #[inline(always)]
-    unsafe fn mul(self, rhs: Self) -> Self {
-        Avx512(_mm512_mul_ps(self.0, rhs.0))
     }
     #[inline(always)]
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {

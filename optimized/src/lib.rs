@@ -67,7 +67,7 @@ mod vector;
 use core::fmt;
 pub use kernel::{Kernel, KERNEL_NAMES};
 use moments::{sqrt, Moments};
-use vector::Primitives;
+use vector::{Affine, Primitives};
 
 /// Values per block of a group: the unit of the statistics pass, merged in order. A multiple of
 /// every kernel's row, so that only a group's last block has a tail.
@@ -267,11 +267,12 @@ impl Layout {
         y: &mut [f32],
     ) -> (f32, f32) {
         let group = self.group(params, index);
+        let shift = Group::shift(x);
         let moments = x
             .chunks(BLOCK_LEN)
-            .map(|block| group.block_moments(primitives, x, block))
+            .map(|block| group.block_moments(primitives, block, shift))
             .fold(Moments::EMPTY, Moments::merge);
-        let statistics = group.statistics(moments, x);
+        let statistics = group.statistics(moments, shift, x);
         group.write(primitives, &statistics, x, y, 0);
         statistics.mean_rstd()
     }
@@ -298,41 +299,53 @@ struct Group<'a> {
     eps: f32,
 }
 
-/// How a group's output is computed from its statistics.
+/// A group's statistics, and how its output is computed from them.
 #[derive(Clone, Copy, Debug)]
-enum Statistics {
-    /// The usual case: moments of `d = x - shift` in `f32`, `y = d * scale + offset`.
-    Shifted { shift: f32, mean_d: f64, rstd: f64 },
+struct Statistics {
+    mean: f64,
+    rstd: f64,
+    output: Output,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Output {
+    /// The usual case: `y = (x - shift) * scale + offset` in `f32`, one FMA per value.
+    Fma { shift: f32 },
     /// A group whose `f32` moments are not finite (non-finite values, or squares beyond the
     /// `f32` range): mean, variance and output in `f64`, as the reference computes them.
-    Exact { mean: f64, rstd: f64 },
+    Exact,
 }
 
 impl Statistics {
     /// `mean` and `rstd` as `native_group_norm` returns them, each rounded once to `f32`.
     fn mean_rstd(self) -> (f32, f32) {
-        match self {
-            Statistics::Shifted {
-                shift,
-                mean_d,
-                rstd,
-            } => ((f64::from(shift) + mean_d) as f32, rstd as f32),
-            Statistics::Exact { mean, rstd } => (mean as f32, rstd as f32),
-        }
+        (self.mean as f32, self.rstd as f32)
     }
 }
 
+/// Values at the start of a group whose mean is the shift `K`.
+const SHIFT_SAMPLE: usize = 64;
+
 impl Group<'_> {
-    /// The shift `K`: the group's first value, an estimate of its mean.
+    /// The shift `K` of the statistics: the mean of the group's first values, an estimate of
+    /// the group's mean. Only its closeness to the mean matters, not its rounding, so it is
+    /// summed in `f32` (in 8 independent partial sums, which the compiler vectorizes).
     fn shift(x: &[f32]) -> f32 {
-        x.first().copied().unwrap_or(0.0)
+        let sample = &x[..x.len().min(SHIFT_SAMPLE)];
+        let mut partial = [0.0f32; 8];
+        for chunk in sample.chunks(8) {
+            for (p, v) in partial.iter_mut().zip(chunk) {
+                *p += v;
+            }
+        }
+        partial.iter().sum::<f32>() / sample.len().max(1) as f32
     }
 
-    /// Moments of `block - K`, where `block` is one block of the group `x`.
-    fn block_moments(&self, primitives: Primitives, x: &[f32], block: &[f32]) -> Moments {
+    /// Moments of `block - shift`, where `block` is one block of the group.
+    fn block_moments(&self, primitives: Primitives, block: &[f32], shift: f32) -> Moments {
         // SAFETY: `primitives` belong to a `Kernel`, which exists only where the CPU supports
         // its instruction set.
-        unsafe { (primitives.block_moments)(block, Self::shift(x)) }
+        unsafe { (primitives.block_moments)(block, shift) }
     }
 
     /// `mean` and `rstd` of a group without values (a zero-sized dimension): PyTorch's 0 and
@@ -348,13 +361,24 @@ impl Group<'_> {
         1.0 / sqrt(variance + f64::from(self.eps))
     }
 
-    /// The group's statistics from the moments of its blocks (`x` is the whole group).
-    fn statistics(&self, moments: Moments, x: &[f32]) -> Statistics {
+    /// The group's statistics from the moments of its blocks, taken about `shift` (`x` is the
+    /// whole group).
+    fn statistics(&self, moments: Moments, shift: f32, x: &[f32]) -> Statistics {
         if moments.mean.is_finite() && moments.m2.is_finite() {
-            return Statistics::Shifted {
-                shift: Self::shift(x),
-                mean_d: moments.mean,
-                rstd: self.rstd(moments.variance()),
+            let mean = f64::from(shift) + moments.mean;
+            let rstd = self.rstd(moments.variance());
+            // The output is shifted too when the mean is large against the spread, so that
+            // no f32 value near the mean enters it: `x - f32(mean)` is exact for `x` near the
+            // mean (Sterbenz). Near zero, `x` itself is the better-conditioned input.
+            let shift = if mean.abs() * rstd > 1.0 {
+                mean as f32
+            } else {
+                0.0
+            };
+            return Statistics {
+                mean,
+                rstd,
+                output: Output::Fma { shift },
             };
         }
         let count = x.len() as f64;
@@ -363,9 +387,10 @@ impl Group<'_> {
             .iter()
             .map(|&v| (f64::from(v) - mean) * (f64::from(v) - mean))
             .sum();
-        Statistics::Exact {
+        Statistics {
             mean,
             rstd: self.rstd(m2 / count),
+            output: Output::Exact,
         }
     }
 
@@ -396,21 +421,18 @@ impl Group<'_> {
             let beta = self.bias.map_or(0.0, |b| f64::from(b[channel]));
             let (span_x, rest_x) = x.split_at(len);
             let (span_y, rest_y) = core::mem::take(&mut y).split_at_mut(len);
-            match *statistics {
-                Statistics::Shifted {
-                    shift,
-                    mean_d,
-                    rstd,
-                } => {
+            let Statistics { mean, rstd, output } = *statistics;
+            match output {
+                Output::Fma { shift } => {
                     let scale = gamma * rstd;
-                    let offset = beta - mean_d * scale;
+                    let offset = beta - (mean - f64::from(shift)) * scale;
                     // SAFETY: `primitives` belong to a `Kernel`, which exists only where the
                     // CPU supports its instruction set.
                     unsafe {
-                        (primitives.normalize)(span_x, span_y, shift, scale as f32, offset as f32)
+                        (primitives.normalize)(span_x, span_y, Affine::new(shift, scale, offset))
                     };
                 }
-                Statistics::Exact { mean, rstd } => {
+                Output::Exact => {
                     for (xv, yv) in span_x.iter().zip(span_y) {
                         *yv = ((f64::from(*xv) - mean) * rstd * gamma + beta) as f32;
                     }

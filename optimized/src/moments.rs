@@ -37,18 +37,19 @@ impl Moments {
         }
     }
 
-    /// Merges `k` sets that each hold `lane_count` values (the lanes of a SIMD accumulator):
+    /// Merges `k` sets that each hold `lane_count` values (the lanes of SIMD accumulators):
     /// with equal counts Chan's formula folds to `mean = sum mean_i / k` and
     /// `m2 = sum m2_i + lane_count * sum (mean_i - mean)^2`.
     #[inline]
     pub fn from_equal_lanes(means: &[f32], m2s: &[f32], lane_count: f64) -> Moments {
         let k = means.len() as f64;
-        let mean = means.iter().map(|&m| f64::from(m)).sum::<f64>() / k;
-        let spread: f64 = means
-            .iter()
-            .map(|&m| (f64::from(m) - mean) * (f64::from(m) - mean))
-            .sum();
-        let m2 = m2s.iter().map(|&m| f64::from(m)).sum::<f64>() + lane_count * spread;
+        let mean = sum8(means.iter().map(|&m| f64::from(m))) / k;
+        let spread = sum8(
+            means
+                .iter()
+                .map(|&m| (f64::from(m) - mean) * (f64::from(m) - mean)),
+        );
+        let m2 = sum8(m2s.iter().map(|&m| f64::from(m))) + lane_count * spread;
         Moments {
             count: k * lane_count,
             mean,
@@ -65,6 +66,17 @@ impl Moments {
             self.m2 / self.count
         }
     }
+}
+
+/// A sum in 8 independent partial sums, which the compiler can vectorize (and which hides the
+/// latency of dependent additions).
+#[inline(always)]
+pub(crate) fn sum8(values: impl Iterator<Item = f64>) -> f64 {
+    let mut partial = [0.0f64; 8];
+    for (i, v) in values.enumerate() {
+        partial[i % 8] += v;
+    }
+    partial.iter().sum()
 }
 
 /// `sqrt` for `f64`: the hardware instruction through `std`, else [`sqrt_newton`].

@@ -24,16 +24,8 @@ impl Vector for Neon {
         vst1q_f32(dst.as_mut_ptr(), self.0)
     }
     #[inline(always)]
-    unsafe fn add(self, rhs: Self) -> Self {
-        Neon(vaddq_f32(self.0, rhs.0))
-    }
-    #[inline(always)]
     unsafe fn sub(self, rhs: Self) -> Self {
         Neon(vsubq_f32(self.0, rhs.0))
-    }
-    #[inline(always)]
-    unsafe fn mul(self, rhs: Self) -> Self {
-        Neon(vmulq_f32(self.0, rhs.0))
     }
     #[inline(always)]
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {

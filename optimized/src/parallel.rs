@@ -1,7 +1,7 @@
 //! Multi-threading with rayon. Work is split along the same fixed blocks as the serial path and
 //! merged in the same order, so the output does not depend on the number of threads.
 
-use crate::{Kernel, Layout, Moments, BLOCK_LEN};
+use crate::{Group, Kernel, Layout, Moments, BLOCK_LEN};
 use rayon::prelude::*;
 use std::vec::Vec;
 
@@ -39,12 +39,13 @@ pub(crate) fn run(
             .enumerate()
             .map(|(index, (x, y))| {
                 let group = layout.group(params, index);
+                let shift = Group::shift(x);
                 let blocks: Vec<Moments> = x
                     .par_chunks(BLOCK_LEN)
-                    .map(|block| group.block_moments(primitives, x, block))
+                    .map(|block| group.block_moments(primitives, block, shift))
                     .collect();
                 let moments = blocks.into_iter().fold(Moments::EMPTY, Moments::merge);
-                let statistics = group.statistics(moments, x);
+                let statistics = group.statistics(moments, shift, x);
                 x.par_chunks(BLOCK_LEN)
                     .zip(y.par_chunks_mut(BLOCK_LEN))
                     .enumerate()

@@ -1,6 +1,5 @@
 //! The portable kernel: the generic algorithm on one `f32` lane, with no instruction-set
-//! requirement and no `std`. Its `mul_add` is unfused, since a fused multiply-add would call a
-//! slow software routine on CPUs without FMA.
+//! requirement and no `std`.
 
 use crate::vector::{entry_points, Vector};
 
@@ -20,20 +19,15 @@ impl Vector for f32 {
         dst[0] = self;
     }
     #[inline(always)]
-    unsafe fn add(self, rhs: Self) -> Self {
-        self + rhs
-    }
-    #[inline(always)]
     unsafe fn sub(self, rhs: Self) -> Self {
         self - rhs
     }
     #[inline(always)]
-    unsafe fn mul(self, rhs: Self) -> Self {
-        self * rhs
-    }
-    #[inline(always)]
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
-        self * factor + addend
+        // The product of two f32 values is exact in f64, so this rounds about once, like a
+        // fused multiply-add, with no FMA instruction (which `f32::mul_add` would call in
+        // software on CPUs without one).
+        (f64::from(self) * f64::from(factor) + f64::from(addend)) as f32
     }
 }
 

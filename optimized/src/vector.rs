@@ -15,17 +15,21 @@
 //! ```
 //!
 //! All lanes advance together, so `1 / n` is the same for every lane: it comes from a table of
-//! reciprocals, and the hot loop has no division. The table is `CHUNK_ROWS` long, so the values
-//! are taken in chunks of `CHUNK_ROWS` rows of `UNROLL * LANES` values; `UNROLL` independent
-//! accumulators hide the latency of the dependent update. At the end of a chunk the lanes, which
-//! all hold the same count, are merged with Chan's formula (pairwise in the vector, then in `f64`),
-//! and chunks are merged in order. The tail shorter than one row is summarized exactly by its own
-//! moments and merged the same way: it is never padded, so it cannot corrupt the count or mean.
+//! reciprocals, and the hot loop has no division. The values are taken in chunks of
+//! `chunk_rows(LANES)` rows of `UNROLL * LANES` values; `UNROLL` independent accumulators hide
+//! the latency of the dependent update. At the end of a chunk the lanes, which all hold the same
+//! count, are merged in `f64` with Chan's formula, and chunks are merged in order. The tail
+//! shorter than one row (and a whole block shorter than the widest row) is summarized exactly by
+//! its own moments, in `f64`, and merged the same way: it is never padded, so it cannot corrupt
+//! the count or the mean.
 //!
-//! # Output: one subtraction and one FMA per value
+//! # Output: one subtraction and two FMAs per value
 //!
-//! Per channel, `scale = gamma * rstd` and `offset = beta - mean_d * scale`, so
-//! `y = (x - K) * scale + offset` and no `f32` quantity near a large mean enters the output.
+//! Per channel, `scale = gamma * rstd` and `offset = beta - (mean - S) * scale`, and
+//! `y = (x - S) * scale + offset`. The output shift `S` is `f32(mean)` when the mean is larger
+//! than the spread, so that no `f32` quantity near a large mean enters the output (`x - S` is
+//! exact for `x` near `S`), and 0 otherwise. `scale` is carried as two `f32` values, so the
+//! output is rounded about once. The pass is bound by memory, not arithmetic.
 
 use crate::moments::Moments;
 
@@ -52,13 +56,7 @@ pub(crate) trait Vector: Copy {
     unsafe fn store(self, dst: &mut [f32]);
     /// # Safety
     /// The CPU supports this type's instruction set.
-    unsafe fn add(self, rhs: Self) -> Self;
-    /// # Safety
-    /// The CPU supports this type's instruction set.
     unsafe fn sub(self, rhs: Self) -> Self;
-    /// # Safety
-    /// The CPU supports this type's instruction set.
-    unsafe fn mul(self, rhs: Self) -> Self;
     /// `self * factor + addend`, fused where the instruction set has FMA.
     ///
     /// # Safety
@@ -87,30 +85,18 @@ pub(crate) trait Vector: Copy {
         self.store(&mut lanes);
         dst.copy_from_slice(&lanes[..dst.len()]);
     }
-
-    /// The sum of the lanes, added pairwise.
-    ///
-    /// # Safety
-    /// The CPU supports this type's instruction set.
-    #[inline(always)]
-    unsafe fn reduce_sum(self) -> f32 {
-        let mut lanes = [0.0; MAX_LANES];
-        self.store(&mut lanes);
-        let mut width = Self::LANES;
-        while width > 1 {
-            width /= 2;
-            for i in 0..width {
-                lanes[i] += lanes[i + width];
-            }
-        }
-        lanes[0]
-    }
 }
 
 /// Independent accumulators per row: enough to cover the latency of the Welford update.
 const UNROLL: usize = 4;
-/// Rows per chunk, the length of the reciprocal table.
-const CHUNK_ROWS: usize = 256;
+/// Rows per chunk for a vector of `lanes` lanes. A lane's Welford run lasts one chunk, and its
+/// rounding error grows with the run; the lanes' merge at the end of a chunk averages their
+/// errors and costs in proportion to the lane count. So chunks are short where lanes are few.
+const fn chunk_rows(lanes: usize) -> usize {
+    16 * lanes
+}
+/// The longest chunk, the length of the reciprocal table.
+const CHUNK_ROWS: usize = chunk_rows(MAX_LANES);
 /// The widest vector has 16 lanes.
 const MAX_LANES: usize = 16;
 
@@ -132,10 +118,17 @@ static RECIPROCALS: [f32; CHUNK_ROWS] = {
 #[inline(always)]
 pub(crate) unsafe fn block_moments<V: Vector>(x: &[f32], shift: f32) -> Moments {
     let row_len = UNROLL * V::LANES;
-    let (body, tail) = x.split_at(x.len() / row_len * row_len);
+    // Fewer values than the widest row are all tail, whatever the kernel, so every kernel
+    // takes the statistics of a short group the same way.
+    let body_len = if x.len() < UNROLL * MAX_LANES {
+        0
+    } else {
+        x.len() / row_len * row_len
+    };
+    let (body, tail) = x.split_at(body_len);
     let shift_v = V::splat(shift);
     let mut total = Moments::EMPTY;
-    for chunk in body.chunks(CHUNK_ROWS * row_len) {
+    for chunk in body.chunks(chunk_rows(V::LANES) * row_len) {
         let mut mean = [V::splat(0.0); UNROLL];
         let mut m2 = [V::splat(0.0); UNROLL];
         for (row, &recip) in chunk.chunks_exact(row_len).zip(RECIPROCALS.iter()) {
@@ -149,110 +142,101 @@ pub(crate) unsafe fn block_moments<V: Vector>(x: &[f32], shift: f32) -> Moments 
         }
         total = total.merge(merge_lanes(mean, m2, chunk.len() / row_len));
     }
-    total.merge(tail_moments::<V>(tail, shift))
+    total.merge(tail_moments(tail, shift))
 }
 
 /// Moments of `tail - shift` for a tail shorter than one row, in two passes over values that
-/// are already in L1: its mean, then the squared deviations from it. Never padded, so the
-/// count and mean are those of the values themselves.
-///
-/// # Safety
-/// The CPU supports `V`'s instruction set.
+/// are already in L1: its mean, then the squared deviations from it, both in `f64` (in 8
+/// independent partial sums, which the compiler vectorizes). Never padded, so the count and
+/// mean are those of the values themselves.
 #[inline(always)]
-unsafe fn tail_moments<V: Vector>(tail: &[f32], shift: f32) -> Moments {
+fn tail_moments(tail: &[f32], shift: f32) -> Moments {
     if tail.is_empty() {
         return Moments::EMPTY;
     }
-    let shift_v = V::splat(shift);
-    let vectors = tail.chunks_exact(V::LANES);
-    let rest = vectors.remainder();
-    let mut sum = V::splat(0.0);
-    for chunk in vectors.clone() {
-        sum = sum.add(V::load(chunk).sub(shift_v));
-    }
-    let sum = sum.reduce_sum() + rest.iter().map(|&v| v - shift).sum::<f32>();
-    let mean = sum / tail.len() as f32;
-    let mean_v = V::splat(mean);
-    let mut m2 = V::splat(0.0);
-    for chunk in vectors {
-        let deviation = V::load(chunk).sub(shift_v).sub(mean_v);
-        m2 = deviation.mul_add(deviation, m2);
-    }
-    let m2 = m2.reduce_sum()
-        + rest
+    let shift = f64::from(shift);
+    let sum_of = |term: &dyn Fn(f64) -> f64| {
+        let mut partial = [0.0f64; 8];
+        let chunks = tail.chunks_exact(8);
+        let rest: f64 = chunks
+            .remainder()
             .iter()
-            .map(|&v| (v - shift - mean) * (v - shift - mean))
-            .sum::<f32>();
-    Moments {
-        count: tail.len() as f64,
-        mean: f64::from(mean),
-        m2: f64::from(m2),
-    }
-}
-
-/// Merges `UNROLL` accumulators whose lanes each hold `rows` values: pairwise in the vector
-/// (equal counts `n`: `mean = a + (b - a) / 2`, `m2 = m2_a + m2_b + (b - a)^2 * n / 2`), then the
-/// lanes of the last vector in `f64`.
-///
-/// # Safety
-/// The CPU supports `V`'s instruction set.
-#[inline(always)]
-unsafe fn merge_lanes<V: Vector>(
-    mut mean: [V; UNROLL],
-    mut m2: [V; UNROLL],
-    rows: usize,
-) -> Moments {
-    let half = V::splat(0.5);
-    let mut count = rows as f32;
-    let mut width = UNROLL;
-    while width > 1 {
-        width /= 2;
-        let weight = V::splat(count * 0.5);
-        for j in 0..width {
-            let delta = mean[j + width].sub(mean[j]);
-            mean[j] = delta.mul_add(half, mean[j]);
-            m2[j] = delta.mul(delta).mul_add(weight, m2[j].add(m2[j + width]));
+            .map(|&v| term(f64::from(v) - shift))
+            .sum();
+        for chunk in chunks {
+            for (p, &v) in partial.iter_mut().zip(chunk) {
+                *p += term(f64::from(v) - shift);
+            }
         }
-        count *= 2.0;
-    }
-    let mut lane_means = [0.0; MAX_LANES];
-    let mut lane_m2s = [0.0; MAX_LANES];
-    mean[0].store(&mut lane_means);
-    m2[0].store(&mut lane_m2s);
-    Moments::from_equal_lanes(
-        &lane_means[..V::LANES],
-        &lane_m2s[..V::LANES],
-        (rows * UNROLL) as f64,
-    )
+        partial.iter().sum::<f64>() + rest
+    };
+    let count = tail.len() as f64;
+    let mean = sum_of(&|d| d) / count;
+    let m2 = sum_of(&|d| (d - mean) * (d - mean));
+    Moments { count, mean, m2 }
 }
 
-/// `y = (x - shift) * scale + offset` over one channel (or a whole group without affine).
+/// Merges the lanes of the `UNROLL` accumulators, which each hold `rows` values, in `f64`.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-pub(crate) unsafe fn normalize<V: Vector>(
-    x: &[f32],
-    y: &mut [f32],
-    shift: f32,
-    scale: f32,
-    offset: f32,
-) {
-    let (shift_v, scale_v, offset_v) = (V::splat(shift), V::splat(scale), V::splat(offset));
+unsafe fn merge_lanes<V: Vector>(mean: [V; UNROLL], m2: [V; UNROLL], rows: usize) -> Moments {
+    let mut lane_means = [0.0; UNROLL * MAX_LANES];
+    let mut lane_m2s = [0.0; UNROLL * MAX_LANES];
+    for j in 0..UNROLL {
+        mean[j].store(&mut lane_means[j * V::LANES..]);
+        m2[j].store(&mut lane_m2s[j * V::LANES..]);
+    }
+    let lanes = UNROLL * V::LANES;
+    Moments::from_equal_lanes(&lane_means[..lanes], &lane_m2s[..lanes], rows as f64)
+}
+
+/// The coefficients of `y = (x - shift) * scale + offset`, with `scale` carried as the sum of
+/// two `f32` values so that its rounding does not reach the output.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Affine {
+    pub shift: f32,
+    pub scale_hi: f32,
+    pub scale_lo: f32,
+    pub offset: f32,
+}
+
+impl Affine {
+    pub fn new(shift: f32, scale: f64, offset: f64) -> Affine {
+        let scale_hi = scale as f32;
+        Affine {
+            shift,
+            scale_hi,
+            scale_lo: (scale - f64::from(scale_hi)) as f32,
+            offset: offset as f32,
+        }
+    }
+}
+
+/// `y = d * scale_hi + (d * scale_lo + offset)` with `d = x - shift`, over one channel (or a
+/// whole group without affine parameters). The inner product is tiny against the outer one,
+/// so the result carries about one rounding: that of the last FMA.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
+#[inline(always)]
+pub(crate) unsafe fn normalize<V: Vector>(x: &[f32], y: &mut [f32], affine: Affine) {
+    let shift = V::splat(affine.shift);
+    let (scale_hi, scale_lo) = (V::splat(affine.scale_hi), V::splat(affine.scale_lo));
+    let offset = V::splat(affine.offset);
+    let apply = |v: V| {
+        let d = v.sub(shift);
+        d.mul_add(scale_hi, d.mul_add(scale_lo, offset))
+    };
     let mut x_chunks = x.chunks_exact(V::LANES);
     let mut y_chunks = y.chunks_exact_mut(V::LANES);
     for (xc, yc) in (&mut x_chunks).zip(&mut y_chunks) {
-        V::load(xc)
-            .sub(shift_v)
-            .mul_add(scale_v, offset_v)
-            .store(yc);
+        apply(V::load(xc)).store(yc);
     }
     let (x_tail, y_tail) = (x_chunks.remainder(), y_chunks.into_remainder());
     if !x_tail.is_empty() {
-        V::load_partial(x_tail)
-            .sub(shift_v)
-            .mul_add(scale_v, offset_v)
-            .store_partial(y_tail);
+        apply(V::load_partial(x_tail)).store_partial(y_tail);
     }
 }
 
@@ -264,7 +248,7 @@ pub(crate) struct Primitives {
     pub block_moments: unsafe fn(&[f32], f32) -> Moments,
     /// # Safety
     /// The CPU supports the kernel's instruction set.
-    pub normalize: unsafe fn(&[f32], &mut [f32], f32, f32, f32),
+    pub normalize: unsafe fn(&[f32], &mut [f32], Affine),
 }
 
 /// Writes the `#[target_feature]` entry points of one instruction set and its [`Primitives`]:
@@ -282,9 +266,9 @@ macro_rules! entry_points {
         /// # Safety
         /// The CPU supports this file's instruction set.
         $(#[target_feature(enable = $feature)])?
-        unsafe fn normalize(x: &[f32], y: &mut [f32], shift: f32, scale: f32, offset: f32) {
+        unsafe fn normalize(x: &[f32], y: &mut [f32], affine: $crate::vector::Affine) {
             // SAFETY: our caller guarantees the instruction set, the contract of normalize.
-            unsafe { $crate::vector::normalize::<$vector>(x, y, shift, scale, offset) }
+            unsafe { $crate::vector::normalize::<$vector>(x, y, affine) }
         }
 
         pub(crate) const PRIMITIVES: $crate::vector::Primitives = $crate::vector::Primitives {

@@ -1,0 +1,382 @@
+//! Every available optimized kernel against the `f64` reference, on fuzzer-chosen problems.
+//!
+//! The bytes become a shape `(N, C, *spatial)` with 2..=5 dimensions (zero-sized ones
+//! included) and at most 4096 values, `G` dividing `C`, `eps` from a small set (0, negative,
+//! subnormal and large included), optional weight and bias, and data drawn group by group in one
+//! of several styles: raw `f32` bits (NaN, infinities and subnormals included), small integers
+//! scaled and offset by powers of ten from 1e-40 to 1e30, constant groups, and a mixture. Every
+//! kernel must accept the problem without panicking, write every output, and agree with the
+//! reference run on the same values upcast to `f64`, group by group, as follows
+//! (`e = f32::EPSILON`; `var`, the exact variance of the group's `f32` values, is computed
+//! here in `f64` only to decide which case applies):
+//!
+//! 1. **Empty groups** (`C/G * prod(spatial) = 0`): mean 0, rstd as the reference's
+//!    `1/sqrt(eps)` (within `8 e` relative; `+inf` for `eps = 0`, NaN for `eps < 0`).
+//! 2. **A NaN or an infinity in the group's data**: the reference's variance is NaN, so is every
+//!    `y`, and the rstd; the kernel's must be NaN too, and its mean not finite where the
+//!    reference's is not.
+//! 3. **Constant groups** (all values equal, `var = 0` exactly): `x - mean = 0`, so
+//!    `y = beta` for `eps > 0` (the exact value, compared within `16 e max(1, |beta|)`);
+//!    for `eps = 0`, `rstd = +inf` and `y = 0 * inf`, NaN; for `eps < 0`, NaN. These groups are
+//!    compared with exact arithmetic rather than with the reference, whose `f64` mean of equal
+//!    values can be off by an ulp, which `rstd` (up to `1/sqrt(1e-45) = 2.7e22`) then amplifies
+//!    to any size: the reference's own error bound there is unbounded, the exact result is not.
+//! 4. **Other groups** (`var > 0`), by the sign of `D = var + eps`:
+//!    * `|D| <= 2^-16 (var + |eps|)`: not compared. With `eps < 0` cancelling `var` to within
+//!      2^-16, `rstd` has a condition number above 2^15 in the variance: a relative error of a
+//!      few `e` in the `f32` variance moves `D` by more than its size, so neither its sign (NaN
+//!      or not) nor its magnitude is determined at `f32` precision. (Only reachable with
+//!      `eps < 0`.)
+//!    * `D < 0`: the reference's rstd is NaN, and every `y`; the kernel's must be NaN too.
+//!    * `D > 0`: with `cond = (var + |eps|) / D` (1 unless `eps < 0`), the project's accuracy
+//!      target, scaled by the condition of the problem:
+//!      `|y - y_ref| <= 16 e cond s`, `s = max(1, |y_ref|, |y_ref - beta|, |beta|)`; `s` is
+//!      `max(1, |y_ref|)` unless `|gamma z|` or `|beta|` exceed `|y_ref|` (the affine step
+//!      cancels: an `f32` result then carries the rounding of its larger terms);
+//!      `|rstd - rstd_ref| <= 8 e cond rstd_ref`; `|mean - mean_ref| <= 4 e (|mean_ref| + sd)`.
+//!      A `y_ref` beyond the `f32` range may come back as the infinity it rounds to.
+//!    Channels whose weight or bias is not finite: the reference's `y` is not finite there (an
+//!    infinite factor or term), and the kernel's must not be either; which of NaN and ±inf comes
+//!    out depends on the order of the IEEE operations, so it is not compared.
+//!
+//! Findings accepted on request: the environment variable `GROUPNORM_FUZZ_KNOWN` (a comma
+//! separated list, empty by default) relaxes exactly the checks of findings reported and not yet
+//! fixed, so that a long run can look past them; see the README.
+
+#![no_main]
+
+use groupnorm_optimized::{GroupNorm, Kernel, Stats};
+use groupnorm_reference::group_norm;
+use libfuzzer_sys::arbitrary::{Result, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+
+const MAX_VALUES: usize = 4096;
+const E32: f64 = f32::EPSILON as f64;
+const SENTINEL: u32 = 0x7fc0_1234;
+const EPS: [f32; 10] = [1e-5, 0.0, -1e-3, 0.1, 1.0, 1e-30, 1e-45, -1.0, 1e3, -1e-8];
+/// Scales and offsets of the integer-valued data styles.
+const POWERS: [f32; 12] = [
+    0.0, 1e-40, 1e-30, 1e-20, 1e-10, 1e-3, 1.0, 1e3, 1e10, 1e19, 1e30, 3e36,
+];
+/// Interesting affine parameters.
+const PARAMS: [f32; 14] = [
+    1.0,
+    -1.0,
+    0.5,
+    0.0,
+    2.0,
+    1e-3,
+    1e3,
+    1e30,
+    -1e30,
+    f32::MAX,
+    1e-40,
+    f32::INFINITY,
+    f32::NEG_INFINITY,
+    f32::NAN,
+];
+
+/// Findings accepted through `GROUPNORM_FUZZ_KNOWN`.
+fn known(finding: &str) -> bool {
+    static KNOWN: OnceLock<Vec<String>> = OnceLock::new();
+    KNOWN
+        .get_or_init(|| {
+            std::env::var("GROUPNORM_FUZZ_KNOWN")
+                .unwrap_or_default()
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .iter()
+        .any(|k| k == finding)
+}
+
+#[derive(Debug)]
+struct Case {
+    shape: Vec<usize>,
+    num_groups: usize,
+    weight: Option<Vec<f32>>,
+    bias: Option<Vec<f32>>,
+    eps: f32,
+    x: Vec<f32>,
+}
+
+fn param_values(u: &mut Unstructured, channels: usize) -> Result<Option<Vec<f32>>> {
+    if !u.arbitrary::<bool>()? {
+        return Ok(None);
+    }
+    (0..channels)
+        .map(|_| {
+            Ok(match u.int_in_range(0u8..=3)? {
+                0 => f32::from(u.arbitrary::<i8>()?) / 32.0,
+                1 => *u.choose(&PARAMS)?,
+                2 => f32::from_bits(u.arbitrary()?),
+                _ => 1.0,
+            })
+        })
+        .collect::<Result<Vec<f32>>>()
+        .map(Some)
+}
+
+fn group_values(u: &mut Unstructured, len: usize, out: &mut Vec<f32>) -> Result<()> {
+    let style = u.int_in_range(0u8..=3)?;
+    let scale = *u.choose(&POWERS)?;
+    let offset = *u.choose(&POWERS)? * if u.arbitrary()? { -1.0 } else { 1.0 };
+    let constant = f32::from_bits(u.arbitrary()?);
+    for _ in 0..len {
+        let small = f32::from(u.arbitrary::<i8>()?);
+        let v = match style {
+            0 => f32::from_bits(u.arbitrary()?),
+            1 => offset + scale * small,
+            2 => constant,
+            _ => {
+                if u.ratio(1u8, 16u8)? {
+                    f32::from_bits(u.arbitrary()?)
+                } else {
+                    offset + scale * small
+                }
+            }
+        };
+        out.push(v);
+    }
+    Ok(())
+}
+
+fn case(u: &mut Unstructured) -> Result<Option<Case>> {
+    let dims = u.int_in_range(2usize..=5)?;
+    let n = u.int_in_range(0usize..=4)?;
+    let num_groups = u.int_in_range(1usize..=8)?;
+    let channels = num_groups * u.int_in_range(0usize..=8)?;
+    let mut shape = vec![n, channels];
+    for _ in 2..dims {
+        shape.push(u.int_in_range(0usize..=300)?);
+    }
+    let len = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let Some(len) = len.filter(|&l| l <= MAX_VALUES) else {
+        return Ok(None);
+    };
+    let eps = *u.choose(&EPS)?;
+    let weight = param_values(u, channels)?;
+    let bias = param_values(u, channels)?;
+    let mut x = Vec::with_capacity(len);
+    let groups = n * num_groups;
+    if groups > 0 {
+        for _ in 0..groups {
+            group_values(u, len / groups, &mut x)?;
+        }
+    }
+    Ok(Some(Case {
+        shape,
+        num_groups,
+        weight,
+        bias,
+        eps,
+        x,
+    }))
+}
+
+struct Output {
+    y: Vec<f32>,
+    mean: Vec<f32>,
+    rstd: Vec<f32>,
+}
+
+fn run(kernel: Kernel, case: &Case) -> Output {
+    let groups = case.shape[0] * case.num_groups;
+    let mut out = Output {
+        y: vec![f32::from_bits(SENTINEL); case.x.len()],
+        mean: vec![f32::from_bits(SENTINEL); groups],
+        rstd: vec![f32::from_bits(SENTINEL); groups],
+    };
+    let params = GroupNorm {
+        shape: &case.shape,
+        num_groups: case.num_groups,
+        weight: case.weight.as_deref(),
+        bias: case.bias.as_deref(),
+        eps: case.eps,
+    };
+    let stats = Stats {
+        mean: &mut out.mean,
+        rstd: &mut out.rstd,
+    };
+    if let Err(e) = kernel.run(&params, &case.x, &mut out.y, Some(stats)) {
+        panic!("{}: a valid problem is rejected: {e}", kernel.name());
+    }
+    let all_written = out
+        .y
+        .iter()
+        .chain(&out.mean)
+        .chain(&out.rstd)
+        .all(|v| v.to_bits() != SENTINEL);
+    assert!(all_written, "{}: an output was not written", kernel.name());
+    out
+}
+
+/// `got` within `tol` of `want`; a `want` beyond the `f32` range may come back as the infinity
+/// it rounds to.
+fn close(got: f32, want: f64, tol: f64) -> bool {
+    let g = f64::from(got);
+    (g - want).abs() <= tol || (got.is_infinite() && want as f32 == got)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut u = Unstructured::new(data);
+    let Ok(Some(case)) = case(&mut u) else {
+        return;
+    };
+    let up = |v: &[f32]| v.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
+    let (w64, b64) = (case.weight.as_deref().map(up), case.bias.as_deref().map(up));
+    let reference = group_norm(
+        &up(&case.x),
+        &case.shape,
+        case.num_groups,
+        w64.as_deref(),
+        b64.as_deref(),
+        f64::from(case.eps),
+    )
+    .expect("the reference rejects a valid problem");
+
+    let mut ran = Vec::new();
+    for kernel in Kernel::available() {
+        let out = run(kernel, &case);
+        check(kernel.name(), &case, &reference, &out);
+        ran.push(kernel.name());
+    }
+    let available: Vec<&str> = Kernel::available().map(Kernel::name).collect();
+    assert_eq!(ran, available);
+});
+
+fn check(
+    kernel: &str,
+    case: &Case,
+    reference: &groupnorm_reference::GroupNormOutput,
+    out: &Output,
+) {
+    let groups = case.shape[0] * case.num_groups;
+    let channels_per_group = case.shape[1] / case.num_groups;
+    let group_len = case.x.len().checked_div(groups).unwrap_or(0);
+    let channel_len = group_len.checked_div(channels_per_group).unwrap_or(0);
+    let eps = f64::from(case.eps);
+    for gi in 0..groups {
+        let ctx = format!(
+            "{kernel}: shape {:?}, G = {}, eps = {:e}, group {gi}",
+            case.shape, case.num_groups, case.eps
+        );
+        let (r_ref, m_ref) = (reference.rstd[gi], reference.mean[gi]);
+        let (r, m) = (out.rstd[gi], out.mean[gi]);
+
+        // 1. Empty groups.
+        if group_len == 0 {
+            assert_eq!(m, 0.0, "{ctx}: empty group's mean");
+            let ok = if r_ref.is_nan() {
+                r.is_nan()
+            } else {
+                close(r, r_ref, 8.0 * E32 * r_ref) || f64::from(r) == r_ref
+            };
+            assert!(ok, "{ctx}: empty group's rstd {r:e}, reference {r_ref:e}");
+            continue;
+        }
+
+        let xs = &case.x[gi * group_len..(gi + 1) * group_len];
+        let ys = &out.y[gi * group_len..(gi + 1) * group_len];
+        let ys_ref = &reference.y[gi * group_len..(gi + 1) * group_len];
+        let first_channel = (gi % case.num_groups) * channels_per_group;
+        let gamma = |j: usize| case.weight.as_ref().map_or(1.0, |w| w[first_channel + j / channel_len]);
+        let beta = |j: usize| case.bias.as_ref().map_or(0.0, |b| b[first_channel + j / channel_len]);
+        let params_finite = |j: usize| gamma(j).is_finite() && beta(j).is_finite();
+
+        // 2. Non-finite data: NaN everywhere, as in the reference.
+        if xs.iter().any(|v| !v.is_finite()) {
+            assert!(r_ref.is_nan(), "{ctx}: reference rstd {r_ref:e} with non-finite data");
+            assert!(r.is_nan(), "{ctx}: rstd {r:e} with non-finite data");
+            assert!(m_ref.is_finite() || !m.is_finite(), "{ctx}: mean {m:e}, reference {m_ref:e}");
+            for (j, (&y, &y_ref)) in ys.iter().zip(ys_ref).enumerate() {
+                assert!(y_ref.is_nan(), "{ctx}: reference y[{j}] = {y_ref:e}");
+                assert!(y.is_nan(), "{ctx}: y[{j}] = {y:e} where the data holds NaN or inf");
+            }
+            continue;
+        }
+
+        // 3. Constant groups: exact arithmetic.
+        if xs.iter().all(|&v| v == xs[0]) {
+            if case.eps > 0.0 {
+                assert_eq!(m, xs[0], "{ctx}: constant group's mean");
+                let r_exact = 1.0 / eps.sqrt();
+                assert!(close(r, r_exact, 8.0 * E32 * r_exact), "{ctx}: rstd {r:e} for var = 0");
+                for (j, &y) in ys.iter().enumerate() {
+                    let b = f64::from(beta(j));
+                    if params_finite(j) {
+                        let ok = close(y, b, 16.0 * E32 * b.abs().max(1.0));
+                        let g = gamma(j);
+                        assert!(ok, "{ctx}: y[{j}] = {y:e} in a constant group of {:e}, gamma = {g:e}, beta = {b:e}", xs[0]);
+                    }
+                }
+            } else {
+                let want_rstd = if case.eps == 0.0 { f32::INFINITY } else { f32::NAN };
+                assert!(
+                    r.to_bits() == want_rstd.to_bits() || (r.is_nan() && want_rstd.is_nan()),
+                    "{ctx}: rstd {r:e} of a constant group, expected {want_rstd:e}"
+                );
+                for (j, &y) in ys.iter().enumerate() {
+                    assert!(y.is_nan(), "{ctx}: y[{j}] = {y:e}: 0 * inf or NaN rstd expected");
+                }
+            }
+            continue;
+        }
+
+        // 4. var > 0.
+        let count = xs.len() as f64;
+        let mu = xs.iter().map(|&v| f64::from(v)).sum::<f64>() / count;
+        let var = xs.iter().map(|&v| (f64::from(v) - mu).powi(2)).sum::<f64>() / count;
+        let d = var + eps;
+        let denom = var + eps.abs();
+        if d.abs() <= denom * 2f64.powi(-16) {
+            continue; // ill-posed: see the module docs
+        }
+        if d < 0.0 {
+            assert!(r_ref.is_nan(), "{ctx}: reference rstd {r_ref:e} with var + eps < 0");
+            assert!(r.is_nan(), "{ctx}: rstd {r:e} with var + eps = {d:e} < 0");
+            for (j, &y) in ys.iter().enumerate() {
+                assert!(y.is_nan(), "{ctx}: y[{j}] = {y:e} with var + eps < 0");
+            }
+            continue;
+        }
+        if known("tiny-variance") && d < TINY_VARIANCE {
+            continue;
+        }
+        let cond = denom / d;
+        let shift = f64::from(xs[0]);
+        // How many standard deviations (1 / rstd) the kernels' shift sits from the mean.
+        let kappa_shift = if known("shift-outlier") { (shift - m_ref).abs() * r_ref } else { 0.0 };
+
+        assert!(r_ref.is_finite(), "{ctx}: reference rstd {r_ref:e} with var + eps = {d:e}");
+        let ok = close(r, r_ref, 8.0 * E32 * cond * (1.0 + kappa_shift) * r_ref);
+        assert!(ok, "{ctx}: rstd {r:e}, reference {r_ref:e} (var {var:e}, cond {cond:e})");
+        let spread = var.sqrt() + (shift - m_ref).abs() * f64::from(u8::from(known("shift-outlier")));
+        let ok = close(m, m_ref, 4.0 * E32 * (m_ref.abs() + spread));
+        assert!(ok, "{ctx}: mean {m:e}, reference {m_ref:e} (sd {:e})", var.sqrt());
+        for (j, (&y, &y_ref)) in ys.iter().zip(ys_ref).enumerate() {
+            if !params_finite(j) {
+                let ok = y_ref.is_finite() || !y.is_finite();
+                assert!(ok, "{ctx}: y[{j}] = {y:e}, reference {y_ref:e} (gamma {}, beta {})", gamma(j), beta(j));
+                continue;
+            }
+            let (g, b) = (f64::from(gamma(j)), f64::from(beta(j)));
+            assert!(y_ref.is_finite(), "{ctx}: reference y[{j}] = {y_ref:e}");
+            let s = 1f64.max(y_ref.abs()).max((y_ref - b).abs()).max(b.abs()) + g.abs() * kappa_shift;
+            let tol = 16.0 * E32 * cond * s;
+            assert!(
+                close(y, y_ref, tol),
+                "{ctx}: y[{j}] = {y:e}, reference {y_ref:e}, error {:.2} x tol (gamma {g:e}, beta {b:e}, var {var:e}, rstd_ref {r_ref:e}, shift {shift:e}, mean_ref {m_ref:e})",
+                (f64::from(y) - y_ref).abs() / tol
+            );
+        }
+    }
+}
+
+/// `var + eps` below this: the range where the `f32` moments lose precision to underflow
+/// (finding "tiny-variance"): squares of deviations below `sqrt(f32::MIN_POSITIVE)`, about 1e-19,
+/// are subnormal or zero in `f32`.
+const TINY_VARIANCE: f64 = 1e-30;

@@ -1,0 +1,503 @@
+//! Comparisons against PyTorch, with tolerances fixed up front from an error analysis.
+//!
+//! Notation: `e32 = f32::EPSILON`, `e64 = f64::EPSILON`. For a group, `mu` and `r` are
+//! PyTorch's float64 mean and rstd, `L` the group length and `kappa = |mu| * r`: how many
+//! spreads the mean sits from zero, the condition number of centring. `gamma_c` is the weight
+//! of channel `c` (1 without weight).
+//!
+//! # Where the errors come from
+//!
+//! `y = (x - mu) * r * gamma + beta`. Every implementation here starts from the same float32
+//! inputs (exact in float64), so the differences are rounding errors only:
+//!
+//! 1. **The mean.** A sum of `L` terms is off by at most `gamma_L * sum |x|` (Higham, §4.2), so
+//!    the mean by `c_L * e * mean|x| <= c_L * e * (|mu| + sigma)`, `sigma` the standard deviation.
+//!    `c_L` grows like `log2 L` for cascade / pairwise sums (PyTorch), like `0.2 * sqrt(L)` for a
+//!    sequential sum with random rounding (nalgebra's, in the reference), and like `L` in the
+//!    worst case. In `y` the mean error is multiplied by `r * |gamma|`:
+//!    `c_L * e * |gamma| * (kappa + sigma * r)`, and `sigma * r <= 1` when `eps >= 0`.
+//! 2. **The variance.** Two-pass has relative error `~ c_L * e`; Welford's update (PyTorch) has
+//!    `~ c_L * e * (1 + kappa)` (Chan, Golub & LeVeque, 1983). `rstd = 1/sqrt(var + eps)` halves
+//!    it, unless `eps < 0`: then `var + eps` cancels and amplifies it by
+//!    `cond_eps = (var + |eps|) / (var + eps) = 1 + 2 |eps| r^2`. In `y` a relative error of `r`
+//!    is a relative error of `y - beta`, and `|y - beta| <= |y| + |beta|`.
+//! 3. **PyTorch folds the mean into the offset**: `y = x * (r gamma) + (beta - mu r gamma)`. The
+//!    two terms are each about `kappa * |gamma|` and cancel, leaving an error `~ e * kappa * |gamma|`.
+//! 4. The final multiply and add: a few `e * max(1, |y|)`.
+//!
+//! Adding these up, two implementations of the same precision agree to
+//! `C * c_L * e * s` with the condition-aware scale
+//!
+//! ```text
+//! s = max(1, |y64|) + |gamma_c| * kappa
+//! ```
+//!
+//! and `C` a small constant (a few: `|beta|` of the random affine parameters is a few at most).
+//!
+//! # The tolerances
+//!
+//! * [`summation_factor`]`(L) = 16 * (1 + log2 L)`: `c_L` with a safety factor of 16 over
+//!   cascade summation, and above the `0.2 * sqrt(L)` of a sequential f64 sum for every `L` up to
+//!   about `2^26` (the largest group in the vectors is `2^16`).
+//! * **(a) reference vs PyTorch float64**: `|y_ref - y64| <= summation_factor(L) * e64 * s * cond_eps`;
+//!   `|mean_ref - mu| <= summation_factor(L) * e64 * (|mu| + spread)` where `spread` bounds
+//!   `sigma`: `1/r = sqrt(var + eps)` for `eps >= 0`, `sqrt(1/r^2 - eps) = sigma` for `eps < 0`,
+//!   and `sqrt(-eps)` where `var + eps < 0` (NaN `r`: then `sigma < sqrt(-eps)`);
+//!   `|rstd_ref - r| <= summation_factor(L) * e64 * (1 + kappa) * cond_eps * r`.
+//!   (`cond_eps = 1` whenever `eps >= 0`, which is every case but one.)
+//! * **(b) reference vs PyTorch float32**, which measures PyTorch's own float32 accuracy:
+//!   `|y_ref - y32| <= summation_factor(L) * e32 * s * cond_eps` (the reference is exact at this
+//!   scale, so this is PyTorch float32's error).
+//! * **(c) each optimized kernel vs PyTorch float64**, the project's accuracy claim: no `kappa`
+//!   term, because the kernels shift each group by its first value before accumulating:
+//!   `|y_k - y64| <= 16 * e32 * max(1, |y64|)`, `|mean_k - mu| <= 4 * e32 * (|mu| + spread)`,
+//!   `|rstd_k - r| <= 8 * e32 * r`. Besides, per case the kernel's worst `y` error in units of
+//!   `e32 * max(1, |y64|)` must not exceed PyTorch float32's in the same units.
+//! * **(d) SIMD kernels vs the scalar kernel**: `|y_k - y_scalar| <= 8 * e32 * max(1, |y_scalar|)`.
+//!
+//! # Non-finite values
+//!
+//! In `y`, NaN must sit exactly where PyTorch float64 has NaN, and ±inf must match exactly.
+//! For `mean` and `rstd`, where PyTorch's value is not finite ours must not be finite either, but
+//! it need not be the same non-finite value: PyTorch's Welford mean of a group holding an
+//! infinity depends on where the infinity sits. `m += (x - m) / n` turns `m` into `±inf` at the
+//! infinity, and the next update computes `x - inf` and then `inf - inf = NaN`; so the mean is
+//! `±inf` when the infinity is the last value of the group (`posinf_last_of_group`) and NaN when
+//! it is the first or in the middle. The reference's plain sum gives `±inf` wherever it sits.
+//! Where PyTorch's value is finite, ours must be finite and within the tolerance.
+//!
+//! PyTorch float32 overflows on groups whose squares exceed the float32 range (`|x|` above
+//! `sqrt(f32::MAX)`, about `1.8e19`: the `huge_scale_1e30` and `near_f32_max` cases) and returns
+//! NaN there while float64 is finite. Check (b) accepts exactly that, and nothing else; the
+//! kernels are always compared with PyTorch float64, which they must match there too.
+
+use crate::vectors::Case;
+use groupnorm_reference::GroupNormOutput;
+
+/// `f32::EPSILON` as `f64`.
+pub const E32: f64 = f32::EPSILON as f64;
+/// `f64::EPSILON`.
+pub const E64: f64 = f64::EPSILON;
+
+/// (c) A kernel's `y` against PyTorch float64, in `e32 * max(1, |y64|)`: the issue's claim.
+pub const KERNEL_Y_EPS32: f64 = 16.0;
+/// (c) A kernel's mean against PyTorch float64, in `e32 * (|mu| + spread)`.
+pub const KERNEL_MEAN_EPS32: f64 = 4.0;
+/// (c) A kernel's rstd against PyTorch float64, relative, in `e32`.
+pub const KERNEL_RSTD_EPS32: f64 = 8.0;
+/// (d) A SIMD kernel's `y` against the scalar kernel's, in `e32 * max(1, |y_scalar|)`.
+pub const SIMD_VS_SCALAR_EPS32: f64 = 8.0;
+
+/// `16 * (1 + log2 L)`: how many `e` two summation orders of `L` terms may differ by, in units
+/// of the condition-aware scale (see the module docs).
+pub fn summation_factor(group_len: usize) -> f64 {
+    16.0 * (1.0 + (group_len.max(1) as f64).log2())
+}
+
+/// `|x|` above this squares beyond the float32 range: where PyTorch's float32 kernel overflows.
+pub fn f32_square_overflow() -> f64 {
+    f64::from(f32::MAX).sqrt()
+}
+
+/// The condition of one group, from PyTorch's float64 statistics.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Condition {
+    /// PyTorch's float64 mean.
+    pub mean: f64,
+    /// PyTorch's float64 rstd.
+    pub rstd: f64,
+    /// `|mean| * rstd`.
+    pub kappa: f64,
+    /// A bound on the group's standard deviation: `1/r` for `eps >= 0`, `sqrt(1/r^2 - eps)`
+    /// (the standard deviation itself) for `eps < 0`, and `sqrt(-eps)` where `var + eps < 0`
+    /// (`r` is NaN: the variance is below `-eps`).
+    pub spread: f64,
+    /// `1 + 2 |eps| r^2` for `eps < 0` (how much `var + eps` amplifies errors), else 1.
+    pub cond_eps: f64,
+}
+
+impl Condition {
+    /// The condition of every group of `case` (`n * G + g`).
+    pub fn of_case(case: &Case) -> Vec<Condition> {
+        let eps = case.eps;
+        case.expected_f64
+            .mean
+            .iter()
+            .zip(&case.expected_f64.rstd)
+            .map(|(&mean, &rstd)| {
+                let inv = 1.0 / rstd;
+                let (spread, cond_eps) = if eps >= 0.0 {
+                    (inv, 1.0)
+                } else if rstd.is_nan() {
+                    // var + eps < 0: the standard deviation is below sqrt(-eps).
+                    ((-eps).sqrt(), 1.0)
+                } else {
+                    ((inv * inv - eps).sqrt(), 1.0 + 2.0 * -eps * rstd * rstd)
+                };
+                Condition {
+                    mean,
+                    rstd,
+                    kappa: mean.abs() * rstd,
+                    spread,
+                    cond_eps,
+                }
+            })
+            .collect()
+    }
+
+    /// `s = max(1, |y64|) + |gamma| * kappa`.
+    pub fn scale(&self, y64: f64, gamma: f32) -> f64 {
+        y64.abs().max(1.0) + f64::from(gamma).abs() * self.kappa
+    }
+}
+
+/// How non-finite expected values are matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NonFinite {
+    /// NaN where the expectation is NaN, the same infinity where it is infinite (for `y`).
+    Exact,
+    /// Any non-finite value where the expectation is not finite (for `mean` and `rstd`).
+    AnyNonFinite,
+}
+
+/// The outcome of comparing one array with its expectation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Check {
+    /// What was compared, e.g. `y vs PyTorch float64`.
+    pub what: String,
+    /// Values compared.
+    pub compared: usize,
+    /// Of those, with a finite expectation.
+    pub finite: usize,
+    /// The largest `|got - want| / tolerance` over finite expectations (0 when none). A value
+    /// above 1 is a failure; so is a non-finite mismatch, which does not enter this ratio.
+    pub worst_ratio: f64,
+    /// Where `worst_ratio` was found.
+    pub worst_index: Option<usize>,
+    /// Values that failed.
+    pub failures: usize,
+    /// The first failure, in words.
+    pub first_failure: Option<String>,
+}
+
+impl Check {
+    pub fn new(what: impl Into<String>) -> Check {
+        Check {
+            what: what.into(),
+            compared: 0,
+            finite: 0,
+            worst_ratio: 0.0,
+            worst_index: None,
+            failures: 0,
+            first_failure: None,
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.failures == 0
+    }
+
+    fn fail(&mut self, message: impl FnOnce() -> String) {
+        self.failures += 1;
+        if self.first_failure.is_none() {
+            self.first_failure = Some(message());
+        }
+    }
+
+    /// Compares `got` with `want` at `field[index]`, within `tolerance` where `want` is finite.
+    pub fn compare(
+        &mut self,
+        field: &str,
+        index: usize,
+        got: f64,
+        want: f64,
+        tolerance: f64,
+        mode: NonFinite,
+    ) {
+        self.compared += 1;
+        if !want.is_finite() {
+            let ok = match mode {
+                NonFinite::Exact if want.is_nan() => got.is_nan(),
+                NonFinite::Exact => got == want,
+                NonFinite::AnyNonFinite => !got.is_finite(),
+            };
+            if !ok {
+                self.fail(|| format!("{field}[{index}] is {got:e}, expected {want} as PyTorch"));
+            }
+            return;
+        }
+        self.finite += 1;
+        if !got.is_finite() {
+            self.fail(|| format!("{field}[{index}] is {got}, expected the finite {want:e}"));
+            return;
+        }
+        let error = (got - want).abs();
+        let ratio = if error == 0.0 { 0.0 } else { error / tolerance };
+        // A NaN ratio (an undefined tolerance) sticks, so that it shows.
+        if (ratio.is_nan() || ratio > self.worst_ratio) && !self.worst_ratio.is_nan() {
+            self.worst_ratio = ratio;
+            self.worst_index = Some(index);
+        }
+        let within = error <= tolerance; // false for a NaN tolerance
+        if !within {
+            self.fail(|| {
+                format!(
+                    "{field}[{index}] = {got:e}, expected {want:e}: |diff| {error:.3e} > tolerance {tolerance:.3e} ({ratio:.2}x)"
+                )
+            });
+        }
+    }
+
+    /// `Ok` when passed, otherwise the first failure and the count.
+    pub fn result(&self) -> Result<(), String> {
+        if self.passed() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: {} of {} values out of tolerance; first: {}",
+                self.what,
+                self.failures,
+                self.compared,
+                self.first_failure.as_deref().unwrap_or("?")
+            ))
+        }
+    }
+}
+
+/// (a) The reference's `y`, `mean` and `rstd` against PyTorch float64.
+pub fn reference_vs_f64(case: &Case, out: &GroupNormOutput) -> [Check; 3] {
+    let conditions = Condition::of_case(case);
+    let factor = summation_factor(case.group_len()) * E64;
+    let want = &case.expected_f64;
+    let mut y = Check::new("reference y vs PyTorch float64");
+    for (i, (&got, &want)) in out.y.iter().zip(&want.y).enumerate() {
+        let cond = &conditions[case.group_of(i)];
+        let tolerance = factor * cond.scale(want, case.gamma(case.channel_of(i))) * cond.cond_eps;
+        y.compare("y", i, got, want, tolerance, NonFinite::Exact);
+    }
+    let (mean, rstd) = stats_checks(
+        "reference",
+        &conditions,
+        &out.mean,
+        &out.rstd,
+        |c| factor * (c.mean.abs() + c.spread),
+        |c| factor * (1.0 + c.kappa) * c.cond_eps * c.rstd,
+    );
+    [y, mean, rstd]
+}
+
+/// (b) The reference's `y` against PyTorch float32: PyTorch float32's own error.
+///
+/// Where PyTorch float32 is NaN and float64 is finite, the group must hold a value beyond
+/// [`f32_square_overflow`] (PyTorch float32 overflows there); anything else is a failure.
+pub fn reference_vs_f32(case: &Case, out: &GroupNormOutput) -> Check {
+    let conditions = Condition::of_case(case);
+    let factor = summation_factor(case.group_len()) * E32;
+    let mut check = Check::new("reference y vs PyTorch float32");
+    let group_len = case.group_len();
+    let overflows = |group: usize| {
+        case.input[group * group_len..(group + 1) * group_len]
+            .iter()
+            .any(|x| f64::from(x.abs()) > f32_square_overflow())
+    };
+    for (i, (&got, &want)) in out.y.iter().zip(&case.expected_f32.y).enumerate() {
+        let group = case.group_of(i);
+        if want.is_nan() && got.is_finite() && overflows(group) {
+            check.compared += 1;
+            continue;
+        }
+        let want = f64::from(want);
+        let cond = &conditions[group];
+        let tolerance = factor * cond.scale(want, case.gamma(case.channel_of(i))) * cond.cond_eps;
+        check.compare("y", i, got, want, tolerance, NonFinite::Exact);
+    }
+    check
+}
+
+fn stats_checks(
+    who: &str,
+    conditions: &[Condition],
+    mean: &[impl Copy + Into<f64>],
+    rstd: &[impl Copy + Into<f64>],
+    mean_tolerance: impl Fn(&Condition) -> f64,
+    rstd_tolerance: impl Fn(&Condition) -> f64,
+) -> (Check, Check) {
+    let mut mean_check = Check::new(format!("{who} mean vs PyTorch float64"));
+    let mut rstd_check = Check::new(format!("{who} rstd vs PyTorch float64"));
+    for (g, cond) in conditions.iter().enumerate() {
+        mean_check.compare(
+            "mean",
+            g,
+            mean[g].into(),
+            cond.mean,
+            mean_tolerance(cond),
+            NonFinite::AnyNonFinite,
+        );
+        rstd_check.compare(
+            "rstd",
+            g,
+            rstd[g].into(),
+            cond.rstd,
+            rstd_tolerance(cond),
+            NonFinite::AnyNonFinite,
+        );
+    }
+    (mean_check, rstd_check)
+}
+
+/// One kernel's outputs on a case.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelOutput {
+    pub y: Vec<f32>,
+    pub mean: Vec<f32>,
+    pub rstd: Vec<f32>,
+}
+
+/// Runs `kernel` on `case`: input, weight and bias as stored, `eps` cast to `f32` (the kernel's
+/// parameter type).
+pub fn run_kernel(
+    case: &Case,
+    kernel: groupnorm_optimized::Kernel,
+) -> Result<KernelOutput, groupnorm_optimized::GroupNormError> {
+    let params = groupnorm_optimized::GroupNorm {
+        shape: &case.shape,
+        num_groups: case.num_groups,
+        weight: case.weight.as_deref(),
+        bias: case.bias.as_deref(),
+        eps: case.eps as f32,
+    };
+    let mut out = KernelOutput {
+        y: vec![0.0; case.input.len()],
+        mean: vec![0.0; case.group_count()],
+        rstd: vec![0.0; case.group_count()],
+    };
+    kernel.run(
+        &params,
+        &case.input,
+        &mut out.y,
+        Some(groupnorm_optimized::Stats {
+            mean: &mut out.mean,
+            rstd: &mut out.rstd,
+        }),
+    )?;
+    Ok(out)
+}
+
+/// Runs the reference on `case`: everything upcast to `f64`, `eps` as stored.
+pub fn run_reference(case: &Case) -> Result<GroupNormOutput, groupnorm_reference::GroupNormError> {
+    let up = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+    let weight = case.weight.as_deref().map(up);
+    let bias = case.bias.as_deref().map(up);
+    groupnorm_reference::group_norm(
+        &up(&case.input),
+        &case.shape,
+        case.num_groups,
+        weight.as_deref(),
+        bias.as_deref(),
+        case.eps,
+    )
+}
+
+/// The worst error of `y` against PyTorch float64, in two measures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Accuracy {
+    /// `max |y - y64|` over the finite `y64` (infinite if `y` is not finite at one of them).
+    pub max_abs: f64,
+    /// `max |y - y64| / (e32 * max(1, |y64|))` over the finite `y64` (likewise).
+    pub eps32_units: f64,
+}
+
+impl Accuracy {
+    /// Measures `y` against PyTorch float64's `y` of `case`.
+    pub fn of(case: &Case, y: impl IntoIterator<Item = f64>) -> Accuracy {
+        let mut acc = Accuracy {
+            max_abs: 0.0,
+            eps32_units: 0.0,
+        };
+        for (got, &want) in y.into_iter().zip(&case.expected_f64.y) {
+            if !want.is_finite() {
+                continue;
+            }
+            let error = if got.is_finite() {
+                (got - want).abs()
+            } else {
+                f64::INFINITY
+            };
+            acc.max_abs = acc.max_abs.max(error);
+            acc.eps32_units = acc.eps32_units.max(error / (E32 * want.abs().max(1.0)));
+        }
+        acc
+    }
+
+    /// PyTorch float32's accuracy on `case`.
+    pub fn of_pytorch_f32(case: &Case) -> Accuracy {
+        Accuracy::of(case, case.expected_f32.y.iter().map(|&v| f64::from(v)))
+    }
+}
+
+/// (c) A kernel's outputs against PyTorch float64.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelChecks {
+    pub y: Check,
+    pub mean: Check,
+    pub rstd: Check,
+    /// The kernel's accuracy.
+    pub ours: Accuracy,
+    /// PyTorch float32's accuracy on the same case.
+    pub pytorch: Accuracy,
+}
+
+impl KernelChecks {
+    /// Every failure, in words (empty when the kernel passes).
+    pub fn failures(&self) -> Vec<String> {
+        let mut out: Vec<String> = [&self.y, &self.mean, &self.rstd]
+            .into_iter()
+            .filter_map(|c| c.result().err())
+            .collect();
+        let at_least_as_accurate = self.ours.eps32_units <= self.pytorch.eps32_units;
+        if !at_least_as_accurate {
+            out.push(format!(
+                "less accurate than PyTorch float32: {} eps32 against PyTorch's {}",
+                crate::report::format_units(self.ours.eps32_units),
+                crate::report::format_units(self.pytorch.eps32_units)
+            ));
+        }
+        out
+    }
+}
+
+/// (c) Compares a kernel's outputs with PyTorch float64.
+pub fn kernel_vs_f64(case: &Case, out: &KernelOutput) -> KernelChecks {
+    let conditions = Condition::of_case(case);
+    let mut y = Check::new("y vs PyTorch float64");
+    for (i, (&got, &want)) in out.y.iter().zip(&case.expected_f64.y).enumerate() {
+        let tolerance = KERNEL_Y_EPS32 * E32 * want.abs().max(1.0);
+        y.compare("y", i, f64::from(got), want, tolerance, NonFinite::Exact);
+    }
+    let (mean, rstd) = stats_checks(
+        "kernel",
+        &conditions,
+        &out.mean,
+        &out.rstd,
+        |c| KERNEL_MEAN_EPS32 * E32 * (c.mean.abs() + c.spread),
+        |c| KERNEL_RSTD_EPS32 * E32 * c.rstd,
+    );
+    KernelChecks {
+        y,
+        mean,
+        rstd,
+        ours: Accuracy::of(case, out.y.iter().map(|&v| f64::from(v))),
+        pytorch: Accuracy::of_pytorch_f32(case),
+    }
+}
+
+/// (d) A SIMD kernel's `y` against the scalar kernel's.
+pub fn kernel_vs_scalar(simd: &KernelOutput, scalar: &KernelOutput) -> Check {
+    let mut check = Check::new("y vs the scalar kernel");
+    for (i, (&got, &want)) in simd.y.iter().zip(&scalar.y).enumerate() {
+        let want = f64::from(want);
+        let tolerance = SIMD_VS_SCALAR_EPS32 * E32 * want.abs().max(1.0);
+        check.compare("y", i, f64::from(got), want, tolerance, NonFinite::Exact);
+    }
+    check
+}

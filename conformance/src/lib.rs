@@ -1,0 +1,25 @@
+//! # GroupNorm conformance against real PyTorch
+//!
+//! The vectors in `vectors/` hold inputs with the outputs PyTorch produced for them, in float32
+//! and in float64 (see `vectors/README.md`). This crate
+//!
+//! * loads and validates them ([`vectors`]);
+//! * compares the reference and the optimized kernels with them, with tolerances derived from an
+//!   error analysis ([`check`], whose docs hold the derivation);
+//! * reports a kernel case by case as a table ([`report`]), which the `groupnorm-conformance`
+//!   runner prints;
+//! * prints tensors the way PyTorch does ([`torch_print`]), for comparing with a notebook by eye.
+//!
+//! Expected values come only from the vectors: nothing here computes an expected output.
+
+pub mod check;
+pub mod report;
+pub mod torch_print;
+pub mod vectors;
+
+pub use check::{Accuracy, Check, KernelChecks, KernelOutput};
+pub use report::{evaluate, render, CaseReport};
+pub use vectors::{
+    json_files, load_dir, load_file, load_files, parse_file, vectors_dir, Case, Expected,
+    LoadError, LoadErrorDetails, Problem, VectorFile,
+};

@@ -1,0 +1,473 @@
+//! Awkward slices and special values, through every kernel this CPU runs, against the `f64`
+//! reference on the same data upcast:
+//!
+//! * input and output slices (and `mean` / `rstd`) starting at every offset 0..=15 floats into a
+//!   larger buffer, so every alignment relative to 16, 32 and 64 bytes is hit;
+//! * group lengths at every SIMD boundary (1..=33, 63..=65, 127..=129, 255..=257), with odd
+//!   `C/G`, plus the block boundary (16384) and inputs large enough for the parallel path;
+//! * NaN, ±inf, subnormals, ±`f32::MAX` and ±1e30 at the start, middle and end of groups;
+//! * nothing outside the output slices is written: the buffers around them hold sentinels, checked
+//!   bit for bit after every call.
+//!
+//! Tolerances (the project's accuracy target, see `conformance/src/check.rs`, not loosened here):
+//! where the reference's `y` is finite, `|y - y_ref| <= 16 ε max(1, |y_ref|)`; NaN exactly where
+//! the reference has NaN, and ±inf exactly where it has ±inf. `mean` within
+//! `4 ε (|mean_ref| + 1 / rstd_ref)`, `rstd` within `8 ε rstd_ref`, and non-finite exactly where
+//! the reference's is. The data is uniform in `[-1, 1)` (or that plus the special values), so the
+//! shift the kernels use (a group's first value) sits within a few standard deviations of the
+//! mean, which is what the 16 ε target assumes; `|gamma| <= 1.5`, `|beta| <= 1`.
+
+use groupnorm_optimized::{GroupNorm, Kernel, Stats};
+use groupnorm_reference::{group_norm, GroupNormOutput};
+use std::collections::BTreeSet;
+
+const E32: f64 = f32::EPSILON as f64;
+/// A NaN payload no computation produces.
+const SENTINEL: u32 = 0x7fc0_1234;
+/// Floats of sentinels on each side of every output slice.
+const PAD: usize = 16;
+
+/// xorshift64*: deterministic data without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `[-1, 1)`.
+    fn uniform(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+
+    fn vec(&mut self, len: usize) -> Vec<f32> {
+        (0..len).map(|_| self.uniform()).collect()
+    }
+}
+
+/// One GroupNorm problem.
+struct Problem {
+    shape: Vec<usize>,
+    num_groups: usize,
+    weight: Option<Vec<f32>>,
+    bias: Option<Vec<f32>>,
+    eps: f32,
+    x: Vec<f32>,
+}
+
+impl Problem {
+    /// `(N, C, spatial)` with random data; with `affine`, weights in `[0.5, 1.5)` (sign
+    /// alternating) and biases in `[-1, 1)`.
+    fn new(n: usize, channels: usize, spatial: usize, num_groups: usize, affine: bool) -> Self {
+        let mut rng =
+            Rng(0x9e37_79b9_7f4a_7c15 ^ (n * 1_000_003 + channels * 1009 + spatial) as u64);
+        let x = rng.vec(n * channels * spatial);
+        let (weight, bias) = if affine {
+            let w = (0..channels)
+                .map(|c| (1.0 + 0.5 * rng.uniform()) * if c % 2 == 0 { 1.0 } else { -1.0 })
+                .collect();
+            (Some(w), Some(rng.vec(channels)))
+        } else {
+            (None, None)
+        };
+        Problem {
+            shape: vec![n, channels, spatial],
+            num_groups,
+            weight,
+            bias,
+            eps: 1e-5,
+            x,
+        }
+    }
+
+    fn params(&self) -> GroupNorm<'_> {
+        GroupNorm {
+            shape: &self.shape,
+            num_groups: self.num_groups,
+            weight: self.weight.as_deref(),
+            bias: self.bias.as_deref(),
+            eps: self.eps,
+        }
+    }
+
+    fn group_count(&self) -> usize {
+        self.shape[0] * self.num_groups
+    }
+
+    fn group_len(&self) -> usize {
+        self.x.len() / self.group_count().max(1)
+    }
+
+    fn reference(&self) -> GroupNormOutput {
+        let up = |v: &[f32]| v.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
+        let (w, b) = (self.weight.as_deref().map(up), self.bias.as_deref().map(up));
+        group_norm(
+            &up(&self.x),
+            &self.shape,
+            self.num_groups,
+            w.as_deref(),
+            b.as_deref(),
+            f64::from(self.eps),
+        )
+        .expect("valid problem")
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "shape {:?}, G = {}, affine = {}",
+            self.shape,
+            self.num_groups,
+            self.weight.is_some()
+        )
+    }
+}
+
+/// A kernel's output.
+struct Output {
+    y: Vec<f32>,
+    mean: Vec<f32>,
+    rstd: Vec<f32>,
+}
+
+/// `len` floats at `offset` in a buffer of sentinels with `PAD` more after them.
+fn padded(offset: usize, len: usize) -> Vec<f32> {
+    vec![f32::from_bits(SENTINEL); offset + len + PAD]
+}
+
+/// Checks that only `buf[offset..offset + len]` was written: the sentinels around it are intact
+/// and none is left inside.
+fn assert_only_slice_written(buf: &[f32], offset: usize, len: usize, what: &str) {
+    let outside = buf[..offset].iter().chain(&buf[offset + len..]);
+    assert!(
+        outside.into_iter().all(|v| v.to_bits() == SENTINEL),
+        "{what}: written outside its slice (offset {offset}, len {len})"
+    );
+    assert!(
+        buf[offset..offset + len]
+            .iter()
+            .all(|v| v.to_bits() != SENTINEL),
+        "{what}: not every value of the slice was written (offset {offset}, len {len})"
+    );
+}
+
+/// Runs `kernel` with the input at `in_offset` floats into a larger buffer and `y`, `mean`,
+/// `rstd` at `out_offset` floats into sentinel-filled buffers; checks nothing outside was
+/// written.
+fn run(
+    kernel: Kernel,
+    problem: &Problem,
+    in_offset: usize,
+    out_offset: usize,
+    ctx: &str,
+) -> Output {
+    let len = problem.x.len();
+    let groups = problem.group_count();
+    let mut input = vec![0.5f32; in_offset + len + PAD];
+    input[in_offset..in_offset + len].copy_from_slice(&problem.x);
+    let mut y = padded(out_offset, len);
+    let mut mean = padded(out_offset, groups);
+    let mut rstd = padded(out_offset, groups);
+    kernel
+        .run(
+            &problem.params(),
+            &input[in_offset..in_offset + len],
+            &mut y[out_offset..out_offset + len],
+            Some(Stats {
+                mean: &mut mean[out_offset..out_offset + groups],
+                rstd: &mut rstd[out_offset..out_offset + groups],
+            }),
+        )
+        .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+    assert_only_slice_written(&y, out_offset, len, &format!("{ctx}: y"));
+    assert_only_slice_written(&mean, out_offset, groups, &format!("{ctx}: mean"));
+    assert_only_slice_written(&rstd, out_offset, groups, &format!("{ctx}: rstd"));
+    Output {
+        y: y[out_offset..out_offset + len].to_vec(),
+        mean: mean[out_offset..out_offset + groups].to_vec(),
+        rstd: rstd[out_offset..out_offset + groups].to_vec(),
+    }
+}
+
+/// Checks a kernel's output against the reference (tolerances in the module docs).
+fn assert_close(out: &Output, reference: &GroupNormOutput, group_len: usize, ctx: &str) {
+    for (i, (&got, &want)) in out.y.iter().zip(&reference.y).enumerate() {
+        let got = f64::from(got);
+        let ok = if want.is_nan() {
+            got.is_nan()
+        } else if want.is_infinite() {
+            got == want
+        } else {
+            (got - want).abs() <= 16.0 * E32 * want.abs().max(1.0)
+        };
+        assert!(
+            ok,
+            "{ctx}: y[{i}] (group {}) = {got:e}, reference {want:e}",
+            i / group_len.max(1)
+        );
+    }
+    for g in 0..reference.mean.len() {
+        let (r_ref, m_ref) = (reference.rstd[g], reference.mean[g]);
+        let (r, m) = (f64::from(out.rstd[g]), f64::from(out.mean[g]));
+        if r_ref.is_finite() {
+            assert!(
+                (r - r_ref).abs() <= 8.0 * E32 * r_ref,
+                "{ctx}: rstd[{g}] = {r:e}, reference {r_ref:e}"
+            );
+        } else {
+            assert!(
+                !r.is_finite(),
+                "{ctx}: rstd[{g}] = {r:e}, reference {r_ref:e}"
+            );
+        }
+        if m_ref.is_finite() && r_ref.is_finite() {
+            assert!(
+                (m - m_ref).abs() <= 4.0 * E32 * (m_ref.abs() + 1.0 / r_ref),
+                "{ctx}: mean[{g}] = {m:e}, reference {m_ref:e}"
+            );
+        } else if !m_ref.is_finite() {
+            assert!(
+                !m.is_finite(),
+                "{ctx}: mean[{g}] = {m:e}, reference {m_ref:e}"
+            );
+        }
+    }
+}
+
+/// The kernels a test ran must be exactly `Kernel::available()` (and, where CI sets
+/// `GROUPNORM_EXPECT_KERNELS` from the CPU flags, exactly those).
+fn assert_ran_every_kernel(ran: &BTreeSet<&'static str>) {
+    let available: BTreeSet<&str> = Kernel::available().map(Kernel::name).collect();
+    assert_eq!(ran, &available, "kernels run vs Kernel::available()");
+    assert!(available.contains("scalar"));
+    if let Ok(expected) = std::env::var("GROUPNORM_EXPECT_KERNELS") {
+        let expected: BTreeSet<&str> = expected.split(',').collect();
+        assert_eq!(
+            &available, &expected,
+            "Kernel::available() vs GROUPNORM_EXPECT_KERNELS"
+        );
+    }
+}
+
+/// Runs `problem` on every kernel at offset 0 and checks it; returns the kernels run.
+fn check_problem(problem: &Problem, ran: &mut BTreeSet<&'static str>) {
+    let reference = problem.reference();
+    for kernel in Kernel::available() {
+        let ctx = format!("{}: {}", kernel.name(), problem.describe());
+        let out = run(kernel, problem, 0, 0, &ctx);
+        assert_close(&out, &reference, problem.group_len(), &ctx);
+        ran.insert(kernel.name());
+    }
+}
+
+#[test]
+fn every_input_and_output_offset() {
+    let mut ran = BTreeSet::new();
+    // Group lengths 74 (2 channels of 37) and 32, with and without affine parameters: channel
+    // spans start at every offset too.
+    let problems = [
+        Problem::new(2, 6, 37, 3, true),
+        Problem::new(1, 4, 16, 2, false),
+        Problem::new(3, 5, 13, 5, true),
+    ];
+    for problem in &problems {
+        let reference = problem.reference();
+        for kernel in Kernel::available() {
+            let aligned = run(kernel, problem, 0, 0, "aligned");
+            for in_offset in 0..=15 {
+                for out_offset in 0..=15 {
+                    let ctx = format!(
+                        "{}: {}, input at +{in_offset}, output at +{out_offset}",
+                        kernel.name(),
+                        problem.describe()
+                    );
+                    let out = run(kernel, problem, in_offset, out_offset, &ctx);
+                    assert_close(&out, &reference, problem.group_len(), &ctx);
+                    // Placement in memory changes nothing, bit for bit.
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&out.y),
+                        bits(&aligned.y),
+                        "{ctx}: y differs from aligned"
+                    );
+                    assert_eq!(bits(&out.mean), bits(&aligned.mean), "{ctx}: mean");
+                    assert_eq!(bits(&out.rstd), bits(&aligned.rstd), "{ctx}: rstd");
+                }
+            }
+            ran.insert(kernel.name());
+        }
+    }
+    assert_ran_every_kernel(&ran);
+}
+
+/// The group lengths around the SIMD rows (4, 8, 16, 32, 64 values), the 256-row chunks and the
+/// lane counts, each as `(C/G, spatial)` factorizations: one channel, one position per channel,
+/// and an odd `C/G` where `L` has an odd factor.
+fn factorizations(len: usize) -> Vec<(usize, usize)> {
+    let mut out = vec![(1, len), (len, 1)];
+    if let Some(odd) = (3..len).step_by(2).find(|d| len % d == 0) {
+        out.push((odd, len / odd));
+    }
+    if len % 2 == 0 && len > 2 {
+        out.push((2, len / 2));
+    }
+    out.dedup();
+    out
+}
+
+#[test]
+fn group_lengths_at_every_simd_boundary() {
+    let mut ran = BTreeSet::new();
+    let lengths = (1..=33).chain([63, 64, 65, 127, 128, 129, 255, 256, 257]);
+    let mut cases = 0;
+    for len in lengths {
+        for (channels_per_group, spatial) in factorizations(len) {
+            for (n, num_groups) in [(1, 1), (2, 3)] {
+                for affine in [false, true] {
+                    let problem = Problem::new(
+                        n,
+                        channels_per_group * num_groups,
+                        spatial,
+                        num_groups,
+                        affine,
+                    );
+                    assert_eq!(problem.group_len(), len);
+                    check_problem(&problem, &mut ran);
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert!(cases > 200, "{cases} cases");
+    assert_ran_every_kernel(&ran);
+}
+
+#[test]
+fn block_boundaries_and_the_parallel_path() {
+    let mut ran = BTreeSet::new();
+    for problem in [
+        // Blocks of 16384 values: exactly one, one plus a value, one short.
+        Problem::new(1, 1, 16383, 1, false),
+        Problem::new(1, 1, 16384, 1, false),
+        Problem::new(1, 2, 8193, 1, true),
+        // At least 65536 values: the rayon path (when the pool has more than one thread), with
+        // few large groups (blocks in parallel) and many small ones (groups in parallel).
+        Problem::new(2, 2, 16385, 1, true),
+        Problem::new(8, 4, 2049, 4, true),
+    ] {
+        let reference = problem.reference();
+        for kernel in Kernel::available() {
+            for (in_offset, out_offset) in [(0, 0), (1, 3), (7, 15)] {
+                let ctx = format!(
+                    "{}: {}, input at +{in_offset}, output at +{out_offset}",
+                    kernel.name(),
+                    problem.describe()
+                );
+                let out = run(kernel, &problem, in_offset, out_offset, &ctx);
+                assert_close(&out, &reference, problem.group_len(), &ctx);
+            }
+            ran.insert(kernel.name());
+        }
+    }
+    assert_ran_every_kernel(&ran);
+}
+
+/// The special values, and what the reference makes of a group holding one.
+const SPECIALS: [(&str, f32); 10] = [
+    ("NaN", f32::NAN),
+    ("+inf", f32::INFINITY),
+    ("-inf", f32::NEG_INFINITY),
+    ("subnormal 1e-40", 1e-40),
+    ("subnormal -1e-40", -1e-40),
+    ("f32::MAX", f32::MAX),
+    ("-f32::MAX", -f32::MAX),
+    ("1e30", 1e30),
+    ("-1e30", -1e30),
+    ("smallest subnormal", f32::from_bits(1)),
+];
+
+#[test]
+fn special_values_at_the_start_middle_and_end_of_groups() {
+    let mut ran = BTreeSet::new();
+    for len in [1, 2, 7, 16, 17, 33, 64, 65, 257] {
+        for (name, value) in SPECIALS {
+            for position in [0, len / 2, len - 1] {
+                for affine in [false, true] {
+                    // Three groups of two samples; the special value sits in group (1, 1) only,
+                    // so the others show it does not leak.
+                    let mut problem = Problem::new(2, 3, len, 3, affine);
+                    let group = problem.num_groups + 1;
+                    problem.x[group * len + position] = value;
+                    let reference = problem.reference();
+                    let nan_groups = reference.rstd.iter().filter(|r| r.is_nan()).count();
+                    let expect_nan = value.is_nan() || value.is_infinite();
+                    assert_eq!(nan_groups, usize::from(expect_nan), "{name}: reference");
+                    for kernel in Kernel::available() {
+                        let ctx = format!(
+                            "{}: {name} at {position} of group {group}, {}",
+                            kernel.name(),
+                            problem.describe()
+                        );
+                        let out = run(kernel, &problem, 1, 5, &ctx);
+                        assert_close(&out, &reference, len, &ctx);
+                        ran.insert(kernel.name());
+                    }
+                }
+            }
+        }
+    }
+    assert_ran_every_kernel(&ran);
+}
+
+#[test]
+fn groups_made_of_special_values() {
+    let mut ran = BTreeSet::new();
+    let constant = |v: f32| move |_: usize| v;
+    let fills: [(&str, &dyn Fn(usize) -> f32); 8] = [
+        ("all subnormal", &|i| (i % 5) as f32 * 1e-40 - 2e-40),
+        ("all NaN", &constant(f32::NAN)),
+        ("+inf and -inf", &|i| {
+            if i % 2 == 0 {
+                f32::INFINITY
+            } else {
+                f32::NEG_INFINITY
+            }
+        }),
+        ("±f32::MAX", &|i| {
+            if i % 3 == 0 {
+                -f32::MAX
+            } else {
+                f32::MAX
+            }
+        }),
+        ("all f32::MAX", &constant(f32::MAX)),
+        ("1e30 and neighbours", &|i| {
+            1e30 * (1.0 + i as f32 * f32::EPSILON)
+        }),
+        ("±1e30", &|i| if i % 2 == 0 { 1e30 } else { -1e30 }),
+        ("constant 0.1", &constant(0.1)),
+    ];
+    for len in [1, 3, 16, 31, 64, 129] {
+        for (name, fill) in fills {
+            let mut problem = Problem::new(2, 2, len, 2, true);
+            // Group 2 of 4 is entirely made of the special values.
+            for (i, v) in problem.x[2 * len..3 * len].iter_mut().enumerate() {
+                *v = fill(i);
+            }
+            let reference = problem.reference();
+            for kernel in Kernel::available() {
+                let ctx = format!(
+                    "{}: group of {len} {name}, {}",
+                    kernel.name(),
+                    problem.describe()
+                );
+                let out = run(kernel, &problem, 3, 9, &ctx);
+                assert_close(&out, &reference, len, &ctx);
+                ran.insert(kernel.name());
+            }
+        }
+    }
+    assert_ran_every_kernel(&ran);
+}

@@ -1,0 +1,213 @@
+//! Snapshots for review (`conformance/tests/snapshots/`): the notebook case printed as PyTorch
+//! prints it, every error message of the reference and optimized crates, and the runner's table
+//! for the scalar kernel. Update with `INSTA_UPDATE=always cargo test -p groupnorm-conformance`
+//! (or `cargo insta review`) and read the diff.
+
+use groupnorm_conformance::torch_print::tensor_repr;
+use groupnorm_conformance::{check, evaluate, load_dir, render, vectors_dir, Case, VectorFile};
+use groupnorm_optimized::{GroupNorm, Kernel, Stats};
+use std::sync::OnceLock;
+
+fn vectors() -> &'static [VectorFile] {
+    static VECTORS: OnceLock<Vec<VectorFile>> = OnceLock::new();
+    VECTORS.get_or_init(|| load_dir(&vectors_dir()).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn case(name: &str) -> &'static Case {
+    vectors()
+        .iter()
+        .flat_map(|f| &f.cases)
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no case {name} in the vectors"))
+}
+
+/// `norm(x)` of the notebook (`nn.GroupNorm(2, 4)` on `arange(100).reshape(1, 4, 5, 5)`), through
+/// the reference, as PyTorch prints it; the best kernel prints the same text.
+#[test]
+fn notebook_prints_like_pytorch() {
+    let case = case("notebook");
+    let reference = check::run_reference(case).unwrap();
+    let text = tensor_repr(&reference.y, &case.shape);
+    // PyTorch's own float32 output of the vectors prints the same: the layout and the rounding
+    // to 4 decimals are PyTorch's.
+    let pytorch: Vec<f64> = case.expected_f32.y.iter().map(|&v| f64::from(v)).collect();
+    assert_eq!(text, tensor_repr(&pytorch, &case.shape));
+    let kernel = Kernel::best();
+    let ours = check::run_kernel(case, kernel).unwrap();
+    let ours: Vec<f64> = ours.y.iter().map(|&v| f64::from(v)).collect();
+    assert_eq!(
+        text,
+        tensor_repr(&ours, &case.shape),
+        "the {} kernel prints differently",
+        kernel.name()
+    );
+    insta::assert_snapshot!("notebook_reference", text);
+}
+
+fn reference_variant(e: &groupnorm_reference::GroupNormError) -> &'static str {
+    use groupnorm_reference::GroupNormError as E;
+    // Exhaustive on purpose: a new variant must be added to the snapshot.
+    match e {
+        E::TooFewDimensions { .. } => "TooFewDimensions",
+        E::ZeroGroups => "ZeroGroups",
+        E::ChannelsNotDivisible { .. } => "ChannelsNotDivisible",
+        E::WeightLength { .. } => "WeightLength",
+        E::BiasLength { .. } => "BiasLength",
+        E::ShapeOverflow => "ShapeOverflow",
+        E::InputLength { .. } => "InputLength",
+    }
+}
+
+fn optimized_variant(e: &groupnorm_optimized::GroupNormError) -> &'static str {
+    use groupnorm_optimized::GroupNormError as E;
+    // Exhaustive on purpose: a new variant must be added to the snapshot.
+    match e {
+        E::TooFewDimensions { .. } => "TooFewDimensions",
+        E::ZeroGroups => "ZeroGroups",
+        E::ChannelsNotDivisible { .. } => "ChannelsNotDivisible",
+        E::WeightLength { .. } => "WeightLength",
+        E::BiasLength { .. } => "BiasLength",
+        E::ShapeOverflow => "ShapeOverflow",
+        E::InputLength { .. } => "InputLength",
+        E::OutputLength { .. } => "OutputLength",
+        E::MeanLength { .. } => "MeanLength",
+        E::RstdLength { .. } => "RstdLength",
+    }
+}
+
+/// Every error variant of both crates, each triggered through the public API, with its message.
+#[test]
+fn error_messages() {
+    let mut lines = Vec::new();
+
+    type RefArgs<'a> = (
+        &'a [f64],
+        &'a [usize],
+        usize,
+        Option<&'a [f64]>,
+        Option<&'a [f64]>,
+    );
+    let reference_calls: [RefArgs<'_>; 7] = [
+        (&[1.0], &[1], 1, None, None),
+        (&[1.0, 2.0], &[1, 2], 0, None, None),
+        (&[1.0, 2.0, 3.0], &[1, 3], 2, None, None),
+        (&[1.0, 2.0], &[1, 2], 1, Some(&[1.0]), None),
+        (&[1.0, 2.0], &[1, 2], 1, None, Some(&[0.0, 0.0, 0.0])),
+        (&[], &[usize::MAX, 2, 2], 1, None, None),
+        (&[1.0, 2.0, 3.0], &[1, 2, 2], 1, None, None),
+    ];
+    let mut seen = Vec::new();
+    for (input, shape, groups, weight, bias) in reference_calls {
+        let e = groupnorm_reference::group_norm(input, shape, groups, weight, bias, 1e-5)
+            .expect_err("the call is invalid");
+        seen.push(reference_variant(&e));
+        lines.push(format!("reference::{}: {e}", reference_variant(&e)));
+    }
+    assert_eq!(seen.len(), 7, "every reference variant once");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 7, "every reference variant once");
+
+    struct Call<'a> {
+        shape: &'a [usize],
+        groups: usize,
+        weight: Option<&'a [f32]>,
+        bias: Option<&'a [f32]>,
+        input: usize,
+        y: usize,
+        stats: usize,
+    }
+    let call = |shape, groups, input, y| Call {
+        shape,
+        groups,
+        weight: None,
+        bias: None,
+        input,
+        y,
+        stats: 1,
+    };
+    let optimized_calls = [
+        call(&[1], 1, 1, 1),
+        call(&[1, 2], 0, 2, 2),
+        call(&[1, 3], 2, 3, 3),
+        Call {
+            weight: Some(&[1.0]),
+            ..call(&[1, 2], 1, 2, 2)
+        },
+        Call {
+            bias: Some(&[0.0; 3]),
+            ..call(&[1, 2], 1, 2, 2)
+        },
+        call(&[usize::MAX, 2, 2], 1, 0, 0),
+        call(&[1, 2, 2], 1, 3, 4),
+        call(&[1, 2, 2], 1, 4, 3),
+        Call {
+            stats: 2,
+            ..call(&[1, 2, 2], 1, 4, 4)
+        },
+    ];
+    let mut seen = Vec::new();
+    for c in optimized_calls {
+        let params = GroupNorm {
+            shape: c.shape,
+            num_groups: c.groups,
+            weight: c.weight,
+            bias: c.bias,
+            eps: 1e-5,
+        };
+        let input = vec![0.0; c.input];
+        let mut y = vec![0.0; c.y];
+        let (mut mean, mut rstd) = (vec![0.0; c.stats], vec![0.0; 1]);
+        let e = Kernel::scalar()
+            .run(
+                &params,
+                &input,
+                &mut y,
+                Some(Stats {
+                    mean: &mut mean,
+                    rstd: &mut rstd,
+                }),
+            )
+            .expect_err("the call is invalid");
+        seen.push(optimized_variant(&e));
+        lines.push(format!("optimized::{}: {e}", optimized_variant(&e)));
+    }
+    // RstdLength: mean has the right length, rstd does not.
+    let params = GroupNorm::new(&[1, 2, 2], 1);
+    let (mut mean, mut rstd) = ([0.0; 1], [0.0; 2]);
+    let e = Kernel::scalar()
+        .run(
+            &params,
+            &[0.0; 4],
+            &mut [0.0; 4],
+            Some(Stats {
+                mean: &mut mean,
+                rstd: &mut rstd,
+            }),
+        )
+        .expect_err("the call is invalid");
+    seen.push(optimized_variant(&e));
+    lines.push(format!("optimized::{}: {e}", optimized_variant(&e)));
+    let count = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        (count, seen.len()),
+        (10, 10),
+        "every optimized variant once"
+    );
+
+    insta::assert_snapshot!("error_messages", lines.join("\n"));
+}
+
+/// The runner's table over the bundled vectors with the scalar kernel (portable IEEE arithmetic,
+/// so the same on every machine).
+#[test]
+fn runner_table_scalar() {
+    let reports: Vec<_> = vectors()
+        .iter()
+        .flat_map(|f| &f.cases)
+        .map(|case| evaluate(case, Kernel::scalar()))
+        .collect();
+    insta::assert_snapshot!("runner_table_scalar", render(&reports));
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Our GroupNorm beside PyTorch's and beside the memory roofline, measured in one run.
+
+    python optimized/benches/compare_pytorch.py [--quick]
+
+1. Runs the criterion benchmarks (`cargo bench -p groupnorm-optimized --bench groupnorm`): every
+   kernel on 1 thread, the best kernel on 2 threads, and the roofline (one plain sum over each
+   group plus one read, FMA and write per value) on the same buffers.
+2. Times `torch.nn.functional.group_norm` on CPU in float32 on the same shapes, with random
+   weight and bias, on 1 and on 2 threads (median of repeated timed batches).
+3. Prints a markdown table: shape, threads, ours, PyTorch, PyTorch / ours, ours as a percentage of
+   the roofline.
+
+PyTorch is optional: without it the script says so and still reports ours and the roofline.
+PyTorch allocates its output on every call; ours writes into the caller's buffer.
+"""
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+SHAPES = [
+    ((1, 4, 5, 5), 2),
+    ((1, 320, 64, 64), 32),
+    ((1, 640, 32, 32), 32),
+    ((1, 1280, 16, 16), 32),
+    ((8, 256, 56, 56), 32),
+    ((16, 64, 112, 112), 32),
+]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def group_name(shape, groups):
+    return "x".join(map(str, shape)) + f"_g{groups}"
+
+
+def criterion_median_ns(target_dir, group, function):
+    path = os.path.join(target_dir, "criterion", group, function, "new", "estimates.json")
+    with open(path) as f:
+        return json.load(f)["median"]["point_estimate"]
+
+
+def run_ours(quick):
+    args = ["cargo", "bench", "-p", "groupnorm-optimized", "--bench", "groupnorm", "--"]
+    if quick:
+        args += ["--warm-up-time", "1", "--measurement-time", "2"]
+    print("$ " + " ".join(args), file=sys.stderr)
+    subprocess.run(args, cwd=ROOT, check=True, stdout=sys.stderr)
+    meta = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    )
+    return json.loads(meta.stdout)["target_directory"]
+
+
+def best_kernel(target_dir, group):
+    for name in ("avx512", "neon", "avx2", "scalar"):
+        if os.path.isdir(os.path.join(target_dir, "criterion", group, f"{name}_2t")):
+            return name
+    raise SystemExit(f"no benchmark results for {group}")
+
+
+def time_torch(torch, shape, groups, threads, min_seconds):
+    torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=gen, dtype=torch.float32)
+    weight = torch.randn(shape[1], generator=gen)
+    bias = torch.randn(shape[1], generator=gen)
+    f = torch.nn.functional.group_norm
+    with torch.inference_mode():
+        for _ in range(3):
+            f(x, groups, weight, bias, 1e-5)
+        # Calls per batch so that a batch takes about 20 ms.
+        start = time.perf_counter()
+        f(x, groups, weight, bias, 1e-5)
+        once = max(time.perf_counter() - start, 1e-7)
+        per_batch = max(1, int(0.02 / once))
+        samples = []
+        deadline = time.perf_counter() + min_seconds
+        while time.perf_counter() < deadline or len(samples) < 5:
+            start = time.perf_counter()
+            for _ in range(per_batch):
+                f(x, groups, weight, bias, 1e-5)
+            samples.append((time.perf_counter() - start) / per_batch * 1e9)
+    return statistics.median(samples)
+
+
+def fmt_ns(ns):
+    if ns < 1e3:
+        return f"{ns:.0f} ns"
+    if ns < 1e6:
+        return f"{ns / 1e3:.1f} µs"
+    return f"{ns / 1e6:.2f} ms"
+
+
+def main():
+    quick = "--quick" in sys.argv[1:]
+    target_dir = run_ours(quick)
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("PyTorch is not installed: reporting ours and the roofline only "
+              "(pip install -r vectors/requirements.txt to compare).")
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    torch_note = f", PyTorch {torch.__version__}" if torch else ""
+    print(f"\nCPU: {cpu}, {os.cpu_count()} logical CPUs{torch_note}\n")
+    print("| shape | G | threads | kernel | ours | PyTorch | PyTorch / ours | ours % of roofline |")
+    print("|---|---|---|---|---|---|---|---|")
+    for shape, groups in SHAPES:
+        group = group_name(shape, groups)
+        kernel = best_kernel(target_dir, group)
+        roofline = criterion_median_ns(target_dir, group, "roofline_1t")
+        for threads in (1, 2):
+            ours = criterion_median_ns(target_dir, group, f"{kernel}_{threads}t")
+            if torch is not None:
+                theirs = time_torch(torch, shape, groups, threads, 0.5 if quick else 2.0)
+                theirs_s, ratio = fmt_ns(theirs), f"{theirs / ours:.2f}x"
+            else:
+                theirs_s, ratio = "n/a", "n/a"
+            percent = f"{roofline / ours * 100:.0f}%" if threads == 1 else "n/a"
+            shape_s = "(" + ", ".join(map(str, shape)) + ")"
+            print(f"| {shape_s} | {groups} | {threads} | {kernel} | {fmt_ns(ours)} | "
+                  f"{theirs_s} | {ratio} | {percent} |")
+    print("\nours: criterion median, writing into a preallocated buffer; PyTorch: median of timed "
+          "batches, allocating its output on each call. Roofline: one plain sum over each group "
+          "plus one read, FMA and write per value, on one thread.")
+
+
+if __name__ == "__main__":
+    main()
