@@ -329,16 +329,19 @@ const SHIFT_SAMPLE: usize = 64;
 impl Group<'_> {
     /// The shift `K` of the statistics: the mean of the group's first values, an estimate of
     /// the group's mean. Only its closeness to the mean matters, not its rounding, so it is
-    /// summed in `f32` (in 8 independent partial sums, which the compiler vectorizes).
+    /// summed in `f32`, in 8 independent partial sums. Groups shorter than the sample have their
+    /// statistics taken in `f64` (see `vector`), where no shift is needed.
     fn shift(x: &[f32]) -> f32 {
-        let sample = &x[..x.len().min(SHIFT_SAMPLE)];
+        let Some(sample) = x.first_chunk::<SHIFT_SAMPLE>() else {
+            return 0.0;
+        };
         let mut partial = [0.0f32; 8];
-        for chunk in sample.chunks(8) {
-            for (p, v) in partial.iter_mut().zip(chunk) {
-                *p += v;
+        for row in sample.as_chunks::<8>().0 {
+            for i in 0..8 {
+                partial[i] += row[i];
             }
         }
-        partial.iter().sum::<f32>() / sample.len().max(1) as f32
+        partial.iter().sum::<f32>() / SHIFT_SAMPLE as f32
     }
 
     /// Moments of `block - shift`, where `block` is one block of the group.
@@ -399,47 +402,119 @@ impl Group<'_> {
         &self,
         primitives: Primitives,
         statistics: &Statistics,
-        mut x: &[f32],
-        mut y: &mut [f32],
+        x: &[f32],
+        y: &mut [f32],
         start: usize,
     ) {
-        // Without affine parameters the whole group shares one scale and offset; with them,
-        // each channel has its own.
-        let affine = self.weight.is_some() || self.bias.is_some();
-        let (mut channel, mut into_channel) = if affine {
-            (start / self.channel_len, start % self.channel_len)
-        } else {
-            (0, 0)
+        let Statistics { mean, rstd, output } = *statistics;
+        let mut coefficients = Coefficients {
+            weight: self.weight,
+            bias: self.bias,
+            channel_len: self.channel_len,
+            mean,
+            rstd,
+            shift: 0.0,
         };
-        while !x.is_empty() {
-            let len = if affine {
-                x.len().min(self.channel_len - into_channel)
-            } else {
-                x.len()
-            };
-            let gamma = self.weight.map_or(1.0, |w| f64::from(w[channel]));
-            let beta = self.bias.map_or(0.0, |b| f64::from(b[channel]));
-            let (span_x, rest_x) = x.split_at(len);
-            let (span_y, rest_y) = core::mem::take(&mut y).split_at_mut(len);
-            let Statistics { mean, rstd, output } = *statistics;
-            match output {
-                Output::Fma { shift } => {
-                    let scale = gamma * rstd;
-                    let offset = beta - (mean - f64::from(shift)) * scale;
-                    // SAFETY: `primitives` belong to a `Kernel`, which exists only where the
-                    // CPU supports its instruction set.
-                    unsafe {
-                        (primitives.normalize)(span_x, span_y, Affine::new(shift, scale, offset))
-                    };
-                }
-                Output::Exact => {
-                    for (xv, yv) in span_x.iter().zip(span_y) {
+        match output {
+            Output::Fma { shift } => {
+                coefficients.shift = shift;
+                // SAFETY: `primitives` belong to a `Kernel`, which exists only where the CPU
+                // supports its instruction set.
+                unsafe { (primitives.normalize)(x, y, &coefficients, start) };
+            }
+            Output::Exact => {
+                for (x, y, gamma, beta) in coefficients.channels(x, y, start) {
+                    for (xv, yv) in x.iter().zip(y) {
                         *yv = ((f64::from(*xv) - mean) * rstd * gamma + beta) as f32;
                     }
                 }
             }
-            (x, y, channel, into_channel) = (rest_x, rest_y, channel + 1, 0);
         }
+    }
+}
+
+/// What the output of one group is computed from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Coefficients<'a> {
+    weight: Option<&'a [f32]>,
+    bias: Option<&'a [f32]>,
+    channel_len: usize,
+    mean: f64,
+    rstd: f64,
+    /// The output shift `S` of `y = (x - S) * scale + offset`.
+    shift: f32,
+}
+
+impl Coefficients<'_> {
+    /// Each channel's part of `x` and `y`, which start `start` values into the group, with its
+    /// `gamma` and `beta`. Without affine parameters the whole group is one part.
+    #[inline(always)]
+    fn channels<'x, 'y>(
+        &self,
+        x: &'x [f32],
+        y: &'y mut [f32],
+        start: usize,
+    ) -> ChannelSpans<'_, 'x, 'y> {
+        let affine = self.weight.is_some() || self.bias.is_some();
+        let (channel, into_channel) = if affine && start > 0 {
+            (start / self.channel_len, start % self.channel_len)
+        } else {
+            (0, 0)
+        };
+        ChannelSpans {
+            coefficients: self,
+            affine,
+            x,
+            y,
+            channel,
+            into_channel,
+        }
+    }
+
+    /// `(shift, scale, offset)` for a channel: `scale = gamma * rstd` and
+    /// `offset = beta - (mean - shift) * scale`.
+    #[inline(always)]
+    fn affine(&self, gamma: f64, beta: f64) -> Affine {
+        let scale = gamma * self.rstd;
+        Affine::new(
+            self.shift,
+            scale,
+            beta - (self.mean - f64::from(self.shift)) * scale,
+        )
+    }
+}
+
+/// The iterator of [`Coefficients::channels`].
+struct ChannelSpans<'c, 'x, 'y> {
+    coefficients: &'c Coefficients<'c>,
+    affine: bool,
+    x: &'x [f32],
+    y: &'y mut [f32],
+    channel: usize,
+    into_channel: usize,
+}
+
+impl<'x, 'y> Iterator for ChannelSpans<'_, 'x, 'y> {
+    type Item = (&'x [f32], &'y mut [f32], f64, f64);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.x.is_empty() {
+            return None;
+        }
+        if !self.affine {
+            let y = core::mem::take(&mut self.y);
+            return Some((core::mem::take(&mut self.x), y, 1.0, 0.0));
+        }
+        let c = self.coefficients;
+        let len = self.x.len().min(c.channel_len - self.into_channel);
+        let gamma = c.weight.map_or(1.0, |w| f64::from(w[self.channel]));
+        let beta = c.bias.map_or(0.0, |b| f64::from(b[self.channel]));
+        let (x, rest_x) = self.x.split_at(len);
+        let (y, rest_y) = core::mem::take(&mut self.y).split_at_mut(len);
+        (self.x, self.y) = (rest_x, rest_y);
+        (self.channel, self.into_channel) = (self.channel + 1, 0);
+        Some((x, y, gamma, beta))
     }
 }
 

@@ -43,13 +43,9 @@ impl Moments {
     #[inline]
     pub fn from_equal_lanes(means: &[f32], m2s: &[f32], lane_count: f64) -> Moments {
         let k = means.len() as f64;
-        let mean = sum8(means.iter().map(|&m| f64::from(m))) / k;
-        let spread = sum8(
-            means
-                .iter()
-                .map(|&m| (f64::from(m) - mean) * (f64::from(m) - mean)),
-        );
-        let m2 = sum8(m2s.iter().map(|&m| f64::from(m))) + lane_count * spread;
+        let mean = sum_f64(means, |m| m) / k;
+        let spread = sum_f64(means, |m| (m - mean) * (m - mean));
+        let m2 = sum_f64(m2s, |m| m) + lane_count * spread;
         Moments {
             count: k * lane_count,
             mean,
@@ -68,15 +64,18 @@ impl Moments {
     }
 }
 
-/// A sum in 8 independent partial sums, which the compiler can vectorize (and which hides the
-/// latency of dependent additions).
+/// `sum term(v)` over `values` in `f64`, in 8 independent partial sums, which the compiler
+/// vectorizes and which hide the latency of dependent additions.
 #[inline(always)]
-pub(crate) fn sum8(values: impl Iterator<Item = f64>) -> f64 {
+pub(crate) fn sum_f64(values: &[f32], term: impl Fn(f64) -> f64) -> f64 {
     let mut partial = [0.0f64; 8];
-    for (i, v) in values.enumerate() {
-        partial[i % 8] += v;
+    let (rows, rest) = values.as_chunks::<8>();
+    for row in rows {
+        for i in 0..8 {
+            partial[i] += term(f64::from(row[i]));
+        }
     }
-    partial.iter().sum()
+    partial.iter().sum::<f64>() + rest.iter().map(|&v| term(f64::from(v))).sum::<f64>()
 }
 
 /// `sqrt` for `f64`: the hardware instruction through `std`, else [`sqrt_newton`].

@@ -31,7 +31,8 @@
 //! exact for `x` near `S`), and 0 otherwise. `scale` is carried as two `f32` values, so the
 //! output is rounded about once. The pass is bound by memory, not arithmetic.
 
-use crate::moments::Moments;
+use crate::moments::{sum_f64, Moments};
+use crate::Coefficients;
 
 /// A SIMD vector of `LANES` `f32` values.
 ///
@@ -155,24 +156,9 @@ fn tail_moments(tail: &[f32], shift: f32) -> Moments {
         return Moments::EMPTY;
     }
     let shift = f64::from(shift);
-    let sum_of = |term: &dyn Fn(f64) -> f64| {
-        let mut partial = [0.0f64; 8];
-        let chunks = tail.chunks_exact(8);
-        let rest: f64 = chunks
-            .remainder()
-            .iter()
-            .map(|&v| term(f64::from(v) - shift))
-            .sum();
-        for chunk in chunks {
-            for (p, &v) in partial.iter_mut().zip(chunk) {
-                *p += term(f64::from(v) - shift);
-            }
-        }
-        partial.iter().sum::<f64>() + rest
-    };
     let count = tail.len() as f64;
-    let mean = sum_of(&|d| d) / count;
-    let m2 = sum_of(&|d| (d - mean) * (d - mean));
+    let mean = sum_f64(tail, |v| v - shift) / count;
+    let m2 = sum_f64(tail, |v| (v - shift - mean) * (v - shift - mean));
     Moments { count, mean, m2 }
 }
 
@@ -214,29 +200,36 @@ impl Affine {
     }
 }
 
-/// `y = d * scale_hi + (d * scale_lo + offset)` with `d = x - shift`, over one channel (or a
-/// whole group without affine parameters). The inner product is tiny against the outer one,
-/// so the result carries about one rounding: that of the last FMA.
+/// Writes `y` for `x`, the part of a group that starts `start` values into it: per channel,
+/// `y = d * scale_hi + (d * scale_lo + offset)` with `d = x - shift`. The inner product is tiny
+/// against the outer one, so the result carries about one rounding: that of the last FMA.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-pub(crate) unsafe fn normalize<V: Vector>(x: &[f32], y: &mut [f32], affine: Affine) {
-    let shift = V::splat(affine.shift);
-    let (scale_hi, scale_lo) = (V::splat(affine.scale_hi), V::splat(affine.scale_lo));
-    let offset = V::splat(affine.offset);
-    let apply = |v: V| {
-        let d = v.sub(shift);
-        d.mul_add(scale_hi, d.mul_add(scale_lo, offset))
-    };
-    let mut x_chunks = x.chunks_exact(V::LANES);
-    let mut y_chunks = y.chunks_exact_mut(V::LANES);
-    for (xc, yc) in (&mut x_chunks).zip(&mut y_chunks) {
-        apply(V::load(xc)).store(yc);
-    }
-    let (x_tail, y_tail) = (x_chunks.remainder(), y_chunks.into_remainder());
-    if !x_tail.is_empty() {
-        apply(V::load_partial(x_tail)).store_partial(y_tail);
+pub(crate) unsafe fn normalize<V: Vector>(
+    x: &[f32],
+    y: &mut [f32],
+    coefficients: &Coefficients<'_>,
+    start: usize,
+) {
+    for (x, y, gamma, beta) in coefficients.channels(x, y, start) {
+        let affine = coefficients.affine(gamma, beta);
+        let shift = V::splat(affine.shift);
+        let (scale_hi, scale_lo) = (V::splat(affine.scale_hi), V::splat(affine.scale_lo));
+        let offset = V::splat(affine.offset);
+        let mut x_chunks = x.chunks_exact(V::LANES);
+        let mut y_chunks = y.chunks_exact_mut(V::LANES);
+        for (xc, yc) in (&mut x_chunks).zip(&mut y_chunks) {
+            let d = V::load(xc).sub(shift);
+            d.mul_add(scale_hi, d.mul_add(scale_lo, offset)).store(yc);
+        }
+        let (x_tail, y_tail) = (x_chunks.remainder(), y_chunks.into_remainder());
+        if !x_tail.is_empty() {
+            let d = V::load_partial(x_tail).sub(shift);
+            d.mul_add(scale_hi, d.mul_add(scale_lo, offset))
+                .store_partial(y_tail);
+        }
     }
 }
 
@@ -248,7 +241,7 @@ pub(crate) struct Primitives {
     pub block_moments: unsafe fn(&[f32], f32) -> Moments,
     /// # Safety
     /// The CPU supports the kernel's instruction set.
-    pub normalize: unsafe fn(&[f32], &mut [f32], Affine),
+    pub normalize: unsafe fn(&[f32], &mut [f32], &Coefficients<'_>, usize),
 }
 
 /// Writes the `#[target_feature]` entry points of one instruction set and its [`Primitives`]:
@@ -266,9 +259,14 @@ macro_rules! entry_points {
         /// # Safety
         /// The CPU supports this file's instruction set.
         $(#[target_feature(enable = $feature)])?
-        unsafe fn normalize(x: &[f32], y: &mut [f32], affine: $crate::vector::Affine) {
+        unsafe fn normalize(
+            x: &[f32],
+            y: &mut [f32],
+            coefficients: &$crate::Coefficients<'_>,
+            start: usize,
+        ) {
             // SAFETY: our caller guarantees the instruction set, the contract of normalize.
-            unsafe { $crate::vector::normalize::<$vector>(x, y, affine) }
+            unsafe { $crate::vector::normalize::<$vector>(x, y, coefficients, start) }
         }
 
         pub(crate) const PRIMITIVES: $crate::vector::Primitives = $crate::vector::Primitives {
