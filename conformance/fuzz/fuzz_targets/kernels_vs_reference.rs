@@ -380,7 +380,13 @@ fn check(
             var.sqrt(),
             xs[..xs.len().min(64)].iter().map(|&v| f64::from(v)).sum::<f64>() / xs.len().min(64) as f64
         );
+        // Finding "output-overflow": a value more than f32::MAX / 2 from the mean, where the
+        // kernels' `x - shift` in f32 can overflow while the moments are finite.
+        let output_overflow = known("output-overflow") && max_dev > f64::from(f32::MAX) / 2.0;
         for (j, (&y, &y_ref)) in ys.iter().zip(ys_ref).enumerate() {
+            if output_overflow {
+                break;
+            }
             if !params_finite(j) {
                 let ok = y_ref.is_finite() || !y.is_finite();
                 assert!(ok, "{ctx}: y[{j}] = {y:e}, reference {y_ref:e} (gamma {}, beta {})", gamma(j), beta(j));
