@@ -50,6 +50,8 @@ fn reference_variant(e: &groupnorm_reference::GroupNormError) -> &'static str {
     match e {
         E::TooFewDimensions { .. } => "TooFewDimensions",
         E::ZeroGroups => "ZeroGroups",
+        E::ZeroChannels => "ZeroChannels",
+        E::ZeroSpatial => "ZeroSpatial",
         E::ChannelsNotDivisible { .. } => "ChannelsNotDivisible",
         E::WeightLength { .. } => "WeightLength",
         E::BiasLength { .. } => "BiasLength",
@@ -64,6 +66,8 @@ fn optimized_variant(e: &groupnorm_optimized::GroupNormError) -> &'static str {
     match e {
         E::TooFewDimensions { .. } => "TooFewDimensions",
         E::ZeroGroups => "ZeroGroups",
+        E::ZeroChannels => "ZeroChannels",
+        E::ZeroSpatial => "ZeroSpatial",
         E::ChannelsNotDivisible { .. } => "ChannelsNotDivisible",
         E::WeightLength { .. } => "WeightLength",
         E::BiasLength { .. } => "BiasLength",
@@ -87,9 +91,11 @@ fn error_messages() {
         Option<&'a [f64]>,
         Option<&'a [f64]>,
     );
-    let reference_calls: [RefArgs<'_>; 7] = [
+    let reference_calls: [RefArgs<'_>; 9] = [
         (&[1.0], &[1], 1, None, None),
         (&[1.0, 2.0], &[1, 2], 0, None, None),
+        (&[], &[1, 0, 2], 1, None, None),
+        (&[], &[1, 2, 3, 0], 1, None, None),
         (&[1.0, 2.0, 3.0], &[1, 3], 2, None, None),
         (&[1.0, 2.0], &[1, 2], 1, Some(&[1.0]), None),
         (&[1.0, 2.0], &[1, 2], 1, None, Some(&[0.0, 0.0, 0.0])),
@@ -103,10 +109,10 @@ fn error_messages() {
         seen.push(reference_variant(&e));
         lines.push(format!("reference::{}: {e}", reference_variant(&e)));
     }
-    assert_eq!(seen.len(), 7, "every reference variant once");
+    assert_eq!(seen.len(), 9, "every reference variant once");
     seen.sort();
     seen.dedup();
-    assert_eq!(seen.len(), 7, "every reference variant once");
+    assert_eq!(seen.len(), 9, "every reference variant once");
 
     struct Call<'a> {
         shape: &'a [usize],
@@ -129,6 +135,8 @@ fn error_messages() {
     let optimized_calls = [
         call(&[1], 1, 1, 1),
         call(&[1, 2], 0, 2, 2),
+        call(&[1, 0, 2], 1, 0, 0),
+        call(&[1, 2, 3, 0], 1, 0, 0),
         call(&[1, 3], 2, 3, 3),
         Call {
             weight: Some(&[1.0]),
@@ -193,7 +201,7 @@ fn error_messages() {
     seen.dedup();
     assert_eq!(
         (count, seen.len()),
-        (10, 10),
+        (12, 12),
         "every optimized variant once"
     );
 

@@ -142,12 +142,6 @@ impl Kernel {
             Some(Stats { mean, rstd }) => (Some(mean), Some(rstd)),
             None => (None, None),
         };
-        if layout.group_len == 0 {
-            let (group_mean, group_rstd) = Group::empty_stats(params.eps);
-            mean.into_iter().for_each(|m| m.fill(group_mean));
-            rstd.into_iter().for_each(|r| r.fill(group_rstd));
-            return Ok(());
-        }
         #[cfg(feature = "rayon")]
         if parallel::worth_it(input.len()) {
             parallel::run(self, params, layout, input, y, mean, rstd);
@@ -196,6 +190,9 @@ impl Layout {
         if num_groups == 0 {
             return Err(GroupNormError::ZeroGroups);
         }
+        if channels == 0 {
+            return Err(GroupNormError::ZeroChannels);
+        }
         if channels % num_groups != 0 {
             return Err(GroupNormError::ChannelsNotDivisible {
                 channels,
@@ -218,6 +215,9 @@ impl Layout {
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
             .ok_or(GroupNormError::ShapeOverflow)?;
+        if channel_len == 0 {
+            return Err(GroupNormError::ZeroSpatial);
+        }
         let expected = n
             .checked_mul(channels)
             .and_then(|nc| nc.checked_mul(channel_len))
@@ -349,15 +349,6 @@ impl Group<'_> {
         // SAFETY: `primitives` belong to a `Kernel`, which exists only where the CPU supports
         // its instruction set.
         unsafe { (primitives.block_moments)(block, shift) }
-    }
-
-    /// `mean` and `rstd` of a group without values (a zero-sized dimension): PyTorch's 0 and
-    /// `1 / sqrt(eps)`.
-    fn empty_stats(eps: f32) -> (f32, f32) {
-        (
-            0.0,
-            (1.0 / sqrt(Moments::EMPTY.variance() + f64::from(eps))) as f32,
-        )
     }
 
     fn rstd(&self, variance: f64) -> f64 {
@@ -525,6 +516,8 @@ pub enum GroupNormError {
     TooFewDimensions { dims: usize },
     /// `num_groups` is zero.
     ZeroGroups,
+    /// `C` is zero: there is nothing to split into groups.
+    ZeroChannels,
     /// `C` is not a multiple of `num_groups`.
     ChannelsNotDivisible { channels: usize, num_groups: usize },
     /// `weight` does not hold one value per channel.
@@ -533,6 +526,8 @@ pub enum GroupNormError {
     BiasLength { channels: usize, len: usize },
     /// The product of the shape overflows `usize`.
     ShapeOverflow,
+    /// A spatial dimension is zero, so the groups would hold no values.
+    ZeroSpatial,
     /// The input does not hold the product of the shape's dimensions.
     InputLength { expected: usize, len: usize },
     /// The output is not as long as the input.
@@ -551,6 +546,7 @@ impl fmt::Display for GroupNormError {
                 "expected an input shape with at least 2 dimensions (N, C, *), got {dims}"
             ),
             Self::ZeroGroups => write!(f, "expected num_groups to be positive, got 0"),
+            Self::ZeroChannels => write!(f, "expected the number of channels to be positive, got 0"),
             Self::ChannelsNotDivisible {
                 channels,
                 num_groups,
@@ -569,6 +565,10 @@ impl fmt::Display for GroupNormError {
             Self::ShapeOverflow => write!(
                 f,
                 "expected a shape whose element count fits in usize, got one whose product overflows"
+            ),
+            Self::ZeroSpatial => write!(
+                f,
+                "expected every spatial dimension to be positive, got a shape with a zero one"
             ),
             Self::InputLength { expected, len } => write!(
                 f,

@@ -53,14 +53,10 @@ impl Moments {
         }
     }
 
-    /// The biased variance, `m2 / count` (0 for an empty set, as PyTorch gives).
+    /// The biased variance, `m2 / count`. Groups are never empty: a zero dimension is rejected.
     #[inline]
     pub fn variance(self) -> f64 {
-        if self.count == 0.0 {
-            0.0
-        } else {
-            self.m2 / self.count
-        }
+        self.m2 / self.count
     }
 }
 

@@ -65,6 +65,8 @@ pub enum GroupNormError {
     TooFewDimensions { dims: usize },
     /// `num_groups` is zero.
     ZeroGroups,
+    /// `C` is zero: there is nothing to split into groups.
+    ZeroChannels,
     /// `C` is not a multiple of `num_groups`.
     ChannelsNotDivisible { channels: usize, num_groups: usize },
     /// `weight` does not hold one value per channel.
@@ -73,6 +75,8 @@ pub enum GroupNormError {
     BiasLength { channels: usize, len: usize },
     /// The product of the shape overflows `usize`.
     ShapeOverflow,
+    /// A spatial dimension is zero, so the groups would hold no values.
+    ZeroSpatial,
     /// The input does not hold the product of the shape's dimensions.
     InputLength { expected: usize, len: usize },
 }
@@ -85,6 +89,7 @@ impl fmt::Display for GroupNormError {
                 "expected an input shape with at least 2 dimensions (N, C, *), got {dims}"
             ),
             Self::ZeroGroups => write!(f, "expected num_groups to be positive, got 0"),
+            Self::ZeroChannels => write!(f, "expected the number of channels to be positive, got 0"),
             Self::ChannelsNotDivisible {
                 channels,
                 num_groups,
@@ -103,6 +108,10 @@ impl fmt::Display for GroupNormError {
             Self::ShapeOverflow => write!(
                 f,
                 "expected a shape whose element count fits in usize, got one whose product overflows"
+            ),
+            Self::ZeroSpatial => write!(
+                f,
+                "expected every spatial dimension to be positive, got a shape with a zero one"
             ),
             Self::InputLength { expected, len } => write!(
                 f,
@@ -169,6 +178,9 @@ fn validate(
     if num_groups == 0 {
         return Err(GroupNormError::ZeroGroups);
     }
+    if channels == 0 {
+        return Err(GroupNormError::ZeroChannels);
+    }
     if channels % num_groups != 0 {
         return Err(GroupNormError::ChannelsNotDivisible {
             channels,
@@ -191,6 +203,9 @@ fn validate(
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or(GroupNormError::ShapeOverflow)?;
+    if spatial == 0 {
+        return Err(GroupNormError::ZeroSpatial);
+    }
     let expected = n
         .checked_mul(channels)
         .and_then(|nc| nc.checked_mul(spatial))
