@@ -591,3 +591,54 @@ impl fmt::Display for GroupNormError {
 }
 
 impl core::error::Error for GroupNormError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Small enough for Miri, which runs these with each kernel's features enabled: every
+    /// kernel against the scalar one over lengths that cover every row and tail of every
+    /// vector width, with and without affine parameters.
+    #[test]
+    fn every_kernel_agrees_with_scalar_on_short_groups() {
+        let mut kernels_run = 0;
+        for kernel in Kernel::available() {
+            kernels_run += 1;
+            for len in (1..=70).chain([127, 128, 129]) {
+                let shape = [1, 2, len];
+                let x: [f32; 258] = core::array::from_fn(|i| ((i * 37 % 101) as f32) * 0.25 - 3.0);
+                let x = &x[..2 * len];
+                let (weight, bias) = ([1.5, -0.5], [0.25, 2.0]);
+                for params in [
+                    GroupNorm::new(&shape, 1),
+                    GroupNorm {
+                        weight: Some(&weight),
+                        bias: Some(&bias),
+                        ..GroupNorm::new(&shape, 2)
+                    },
+                ] {
+                    let (mut ours, mut scalar) = ([0.0; 258], [0.0; 258]);
+                    kernel.run(&params, x, &mut ours[..2 * len], None).unwrap();
+                    Kernel::scalar()
+                        .run(&params, x, &mut scalar[..2 * len], None)
+                        .unwrap();
+                    for (a, b) in ours.iter().zip(&scalar) {
+                        let tolerance = 8.0 * f32::EPSILON * b.abs().max(1.0);
+                        assert!(
+                            (a - b).abs() <= tolerance,
+                            "{}: {a} vs scalar {b} at length {len}",
+                            kernel.name()
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(kernels_run, Kernel::available().count());
+        // CI (and its Miri passes) names the kernels this machine must have run.
+        #[cfg(feature = "std")]
+        if let Ok(expected) = std::env::var("GROUPNORM_EXPECT_KERNELS") {
+            let names: std::vec::Vec<&str> = Kernel::available().map(Kernel::name).collect();
+            assert_eq!(names.join(","), expected, "kernels run against the expected set");
+        }
+    }
+}
