@@ -556,11 +556,11 @@ impl fmt::Display for GroupNormError {
             ),
             Self::WeightLength { channels, len } => write!(
                 f,
-                "expected weight to hold one value per channel ({channels}), got {len}"
+                "expected weight of length {channels} (one per channel), got {len}"
             ),
             Self::BiasLength { channels, len } => write!(
                 f,
-                "expected bias to hold one value per channel ({channels}), got {len}"
+                "expected bias of length {channels} (one per channel), got {len}"
             ),
             Self::ShapeOverflow => write!(
                 f,
@@ -572,19 +572,19 @@ impl fmt::Display for GroupNormError {
             ),
             Self::InputLength { expected, len } => write!(
                 f,
-                "expected input to hold {expected} values (the product of its shape), got {len}"
+                "expected input of length {expected} (the product of the shape), got {len}"
             ),
             Self::OutputLength { expected, len } => write!(
                 f,
-                "expected output to hold {expected} values (the product of its shape), got {len}"
+                "expected output of length {expected} (the product of the shape), got {len}"
             ),
             Self::MeanLength { expected, len } => write!(
                 f,
-                "expected mean to hold {expected} values (N * num_groups), got {len}"
+                "expected mean of length {expected} (N * num_groups), got {len}"
             ),
             Self::RstdLength { expected, len } => write!(
                 f,
-                "expected rstd to hold {expected} values (N * num_groups), got {len}"
+                "expected rstd of length {expected} (N * num_groups), got {len}"
             ),
         }
     }
@@ -638,7 +638,11 @@ mod tests {
         #[cfg(feature = "std")]
         if let Ok(expected) = std::env::var("GROUPNORM_EXPECT_KERNELS") {
             let names: std::vec::Vec<&str> = Kernel::available().map(Kernel::name).collect();
-            assert_eq!(names.join(","), expected, "kernels run against the expected set");
+            assert_eq!(
+                names.join(","),
+                expected,
+                "kernels run against the expected set"
+            );
         }
     }
 }

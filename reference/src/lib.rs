@@ -99,11 +99,11 @@ impl fmt::Display for GroupNormError {
             ),
             Self::WeightLength { channels, len } => write!(
                 f,
-                "expected weight to hold one value per channel ({channels}), got {len}"
+                "expected weight of length {channels} (one per channel), got {len}"
             ),
             Self::BiasLength { channels, len } => write!(
                 f,
-                "expected bias to hold one value per channel ({channels}), got {len}"
+                "expected bias of length {channels} (one per channel), got {len}"
             ),
             Self::ShapeOverflow => write!(
                 f,
@@ -115,7 +115,7 @@ impl fmt::Display for GroupNormError {
             ),
             Self::InputLength { expected, len } => write!(
                 f,
-                "expected input to hold {expected} values (the product of its shape), got {len}"
+                "expected input of length {expected} (the product of the shape), got {len}"
             ),
         }
     }
