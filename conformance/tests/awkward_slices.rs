@@ -307,10 +307,10 @@ fn every_input_and_output_offset() {
 /// and an odd `C/G` where `L` has an odd factor.
 fn factorizations(len: usize) -> Vec<(usize, usize)> {
     let mut out = vec![(1, len), (len, 1)];
-    if let Some(odd) = (3..len).step_by(2).find(|d| len % d == 0) {
+    if let Some(odd) = (3..len).step_by(2).find(|&d| len.is_multiple_of(d)) {
         out.push((odd, len / odd));
     }
-    if len % 2 == 0 && len > 2 {
+    if len.is_multiple_of(2) && len > 2 {
         out.push((2, len / 2));
     }
     out.dedup();

@@ -1385,7 +1385,7 @@ const REGIMES: [[GroupData; 2]; 4] = [
 ];
 
 /// Every group length 1..=300 and the long boundary lengths through every kernel against the
-/// reference (property 1) and against the scalar kernel (property 2), as two groups of `L`
+/// reference (property 1), and up to 300 against the scalar kernel (property 2), as two groups of `L`
 /// without affine and as one group of two channels of `L` with affine (per-channel output
 /// spans with their own tails). Lengths up to 300 run every regime without affine and one
 /// regime (in turn) with affine; longer ones run the large-offset regime without affine and one
@@ -1422,7 +1422,9 @@ fn every_length_through_every_kernel() {
             }
             for spec in specs {
                 assert_eq!(expect_pass(check_against_reference(&spec)), available);
-                assert_eq!(expect_pass(check_simd_vs_scalar(&spec)), available);
+                if len <= 300 {
+                    assert_eq!(expect_pass(check_simd_vs_scalar(&spec)), available);
+                }
             }
         }
     }
@@ -1431,8 +1433,9 @@ fn every_length_through_every_kernel() {
 /// Groups of many channels with different means (C/G = 8, 16, 32, beyond the random shapes'
 /// 5) and a sorted group, through every kernel against the reference and the scalar kernel. The
 /// kernels estimate the shift from the group's first values, here one channel that need not
-/// represent the group. Seeds `0x17` and `0x17e` of `[1, 16, 8, 8]` missed the mean target with
-/// the scalar kernel (12 ε against 8.8 ε and 11.7 ε) while its Welford runs lasted 256 rows.
+/// represent the group. With an earlier version of the kernels (scalar Welford runs of 256
+/// rows), seeds `0x17` and `0x17e` of `[1, 16, 8, 8]` missed the mean target with the scalar
+/// kernel: 12 ε against 11.7 ε and 8.8 ε.
 #[test]
 fn channel_structured_groups_through_every_kernel() {
     let available = available_names();

@@ -211,17 +211,23 @@ impl Layout {
                 len: b.len(),
             });
         }
-        let channel_len = spatial_dims
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .ok_or(GroupNormError::ShapeOverflow)?;
-        if channel_len == 0 {
+        if spatial_dims.contains(&0) {
             return Err(GroupNormError::ZeroSpatial);
         }
-        let expected = n
-            .checked_mul(channels)
-            .and_then(|nc| nc.checked_mul(channel_len))
-            .ok_or(GroupNormError::ShapeOverflow)?;
+        // A batch of none holds no values, whatever the other dimensions.
+        let expected = if n == 0 {
+            0
+        } else {
+            params
+                .shape
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+                .ok_or(GroupNormError::ShapeOverflow)?
+        };
+        // Exact whenever there are values (the whole product fits); never used otherwise.
+        let channel_len = spatial_dims
+            .iter()
+            .fold(1usize, |acc, &d| acc.saturating_mul(d));
         if input.len() != expected {
             return Err(GroupNormError::InputLength {
                 expected,
@@ -253,7 +259,7 @@ impl Layout {
         Ok(Layout {
             channels_per_group,
             channel_len,
-            group_len: channels_per_group * channel_len,
+            group_len: channels_per_group.saturating_mul(channel_len),
         })
     }
 
@@ -323,23 +329,28 @@ impl Statistics {
     }
 }
 
-/// Values at the start of a group whose mean is the shift `K`.
+/// Values sampled across a group for its shift `K`.
 const SHIFT_SAMPLE: usize = 64;
 
+/// The range (2^-100 to 2^100) of variances (plus eps, at the low end) and of output
+/// coefficients for which the `f32` path keeps full precision with a wide margin.
+const F32_PATH_MIN: f64 = 7.888609052210118e-31;
+const F32_PATH_MAX: f64 = 1.2676506002282294e30;
+
 impl Group<'_> {
-    /// The shift `K` of the statistics: the mean of the group's first values, an estimate of
-    /// the group's mean. Only its closeness to the mean matters, not its rounding, so it is
-    /// summed in `f32`, in 8 independent partial sums. Groups shorter than the sample have their
-    /// statistics taken in `f64` (see `vector`), where no shift is needed.
+    /// The shift `K` of the statistics: the mean of 64 values taken at equal strides across
+    /// the group, an estimate of the group's mean that every channel contributes to. Only its
+    /// closeness to the mean matters, not its rounding, so it is summed in `f32`. Groups shorter
+    /// than the sample have their statistics taken in `f64` (see `vector`), where no shift is
+    /// needed.
     fn shift(x: &[f32]) -> f32 {
-        let Some(sample) = x.first_chunk::<SHIFT_SAMPLE>() else {
+        if x.len() < SHIFT_SAMPLE {
             return 0.0;
-        };
+        }
         let mut partial = [0.0f32; 8];
-        for row in sample.as_chunks::<8>().0 {
-            for i in 0..8 {
-                partial[i] += row[i];
-            }
+        let sample = x.iter().step_by(x.len() / SHIFT_SAMPLE).take(SHIFT_SAMPLE);
+        for (i, v) in sample.enumerate() {
+            partial[i % 8] += v;
         }
         partial.iter().sum::<f32>() / SHIFT_SAMPLE as f32
     }
@@ -358,22 +369,39 @@ impl Group<'_> {
     /// The group's statistics from the moments of its blocks, taken about `shift` (`x` is the
     /// whole group).
     fn statistics(&self, moments: Moments, shift: f32, x: &[f32]) -> Statistics {
-        if moments.mean.is_finite() && moments.m2.is_finite() {
+        let variance = moments.variance();
+        // The f32 path where its intermediate values sit well inside the f32 range: squares of
+        // deviations that neither underflow (with no eps to dominate them) nor overflow, and
+        // output coefficients that fit. Anywhere else (non-finite values included), f64.
+        if moments.mean.is_finite()
+            && variance + f64::from(self.eps) >= F32_PATH_MIN
+            && variance <= F32_PATH_MAX
+        {
             let mean = f64::from(shift) + moments.mean;
-            let rstd = self.rstd(moments.variance());
-            // The output is shifted too when the mean is large against the spread, so that
-            // no f32 value near the mean enters it: `x - f32(mean)` is exact for `x` near the
-            // mean (Sterbenz). Near zero, `x` itself is the better-conditioned input.
-            let shift = if mean.abs() * rstd > 1.0 {
-                mean as f32
-            } else {
-                0.0
-            };
-            return Statistics {
-                mean,
-                rstd,
-                output: Output::Fma { shift },
-            };
+            let rstd = self.rstd(variance);
+            let max_gamma = self
+                .weight
+                .map_or(1.0, |w| w.iter().fold(0.0f32, |m, g| m.max(g.abs())));
+            let max_beta = self
+                .bias
+                .map_or(0.0, |b| b.iter().fold(0.0f32, |m, b| m.max(b.abs())));
+            if f64::from(max_gamma) * rstd <= F32_PATH_MAX
+                && f64::from(max_beta) + f64::from(max_gamma) <= F32_PATH_MAX
+            {
+                // The output is shifted too when the mean is large against the spread, so that
+                // no f32 value near the mean enters it: `x - f32(mean)` is exact for `x` near
+                // the mean (Sterbenz). Near zero, `x` itself is the better-conditioned input.
+                let shift = if mean.abs() * rstd > 1.0 {
+                    mean as f32
+                } else {
+                    0.0
+                };
+                return Statistics {
+                    mean,
+                    rstd,
+                    output: Output::Fma { shift },
+                };
+            }
         }
         let count = x.len() as f64;
         let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / count;

@@ -137,7 +137,7 @@ pub fn group_norm(
 ) -> Result<GroupNormOutput, GroupNormError> {
     let (n, channels, spatial) = validate(input, shape, num_groups, weight, bias)?;
     let channels_per_group = channels / num_groups;
-    let group_len = channels_per_group * spatial;
+    let group_len = channels_per_group.saturating_mul(spatial);
 
     let mut out = GroupNormOutput {
         y: Vec::with_capacity(input.len()),
@@ -199,17 +199,22 @@ fn validate(
             len: b.len(),
         });
     }
-    let spatial = spatial_dims
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or(GroupNormError::ShapeOverflow)?;
-    if spatial == 0 {
+    if spatial_dims.contains(&0) {
         return Err(GroupNormError::ZeroSpatial);
     }
-    let expected = n
-        .checked_mul(channels)
-        .and_then(|nc| nc.checked_mul(spatial))
-        .ok_or(GroupNormError::ShapeOverflow)?;
+    // A batch of none holds no values, whatever the other dimensions.
+    let expected = if n == 0 {
+        0
+    } else {
+        shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or(GroupNormError::ShapeOverflow)?
+    };
+    // Exact whenever there are values (the whole product fits); never used otherwise.
+    let spatial = spatial_dims
+        .iter()
+        .fold(1usize, |acc, &d| acc.saturating_mul(d));
     if input.len() != expected {
         return Err(GroupNormError::InputLength {
             expected,
