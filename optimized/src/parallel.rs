@@ -3,6 +3,7 @@
 
 use crate::{Group, Kernel, Layout, Moments, BLOCK_LEN};
 use rayon::prelude::*;
+use std::sync::Mutex;
 use std::vec::Vec;
 
 /// Below this many values a call takes a few microseconds at most, less than waking threads.
@@ -23,14 +24,36 @@ pub(crate) fn run(
 ) {
     let primitives = kernel.primitives();
     let group_count = input.len() / layout.group_len;
-    let stats: Vec<(f32, f32)> = if group_count >= 2 * rayon::current_num_threads() {
-        // Enough groups to keep every thread busy: one task per group, each as the serial path.
-        input
-            .par_chunks(layout.group_len)
-            .zip(y.par_chunks_mut(layout.group_len))
-            .enumerate()
-            .map(|(index, (x, y))| layout.normalize_group(params, primitives, index, x, y))
-            .collect()
+    let threads = rayon::current_num_threads();
+    let stats: Vec<(f32, f32)> = if group_count >= threads {
+        // At least a group per thread: each thread takes one contiguous run of groups, the same
+        // run on the same thread at every call, so that it finds in its own cache what it read
+        // and wrote the call before (work stealing would move groups between cores). Each group
+        // is computed as on the serial path.
+        let groups_per_thread = group_count.div_ceil(threads);
+        let run_len = groups_per_thread * layout.group_len;
+        let runs: Vec<Mutex<Option<(&[f32], &mut [f32])>>> = input
+            .chunks(run_len)
+            .zip(y.chunks_mut(run_len))
+            .map(|run| Mutex::new(Some(run)))
+            .collect();
+        let per_thread: Vec<Vec<(f32, f32)>> = rayon::broadcast(|context| {
+            let Some(run) = runs.get(context.index()) else {
+                return Vec::new();
+            };
+            let (x, y) = run
+                .lock()
+                .ok()
+                .and_then(|mut run| run.take())
+                .expect("each run is taken once, by its own thread");
+            let first = context.index() * groups_per_thread;
+            x.chunks(layout.group_len)
+                .zip(y.chunks_mut(layout.group_len))
+                .enumerate()
+                .map(|(i, (x, y))| layout.normalize_group(params, primitives, first + i, x, y))
+                .collect()
+        });
+        per_thread.concat()
     } else {
         // Few, large groups: the blocks of each group in parallel.
         input
