@@ -49,7 +49,7 @@
 //!   `|y_ref - y32| <= summation_factor(L) * e32 * s * cond_eps` (the reference is exact at this
 //!   scale, so this is PyTorch float32's error).
 //! * **(c) each optimized kernel vs PyTorch float64**, the project's accuracy claim: no `kappa`
-//!   term, because the kernels shift each group by its first value before accumulating:
+//!   term, because the kernels shift each group by an estimate of its mean before accumulating:
 //!   `|y_k - y64| <= 16 * e32 * max(1, |y64|)`, `|mean_k - mu| <= 4 * e32 * (|mu| + spread)`,
 //!   `|rstd_k - r| <= 8 * e32 * r`. Besides, per case the kernel's worst `y` error in units of
 //!   `e32 * max(1, |y64|)` must not exceed PyTorch float32's in the same units.

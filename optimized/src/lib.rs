@@ -14,17 +14,22 @@
 //!
 //! How it is computed (see the `vector` module for the details):
 //!
-//! * **Statistics in one pass**, shifted by the group's first value `K` so that a mean far larger
-//!   than the spread costs no accuracy, with per-lane Welford accumulation, reciprocals from a
-//!   table instead of divisions, and Chan's formula to merge lanes, chunks and blocks in a fixed
-//!   order. Each group is split into blocks of [`BLOCK_LEN`] values whose boundaries depend on
-//!   nothing else, so the result is the same bit for bit on any number of threads.
-//! * **Output in one FMA per value**: per channel `scale = gamma * rstd`,
-//!   `offset = beta - mean_d * scale`, and `y = (x - K) * scale + offset`.
-//! * **Groups the `f32` accumulation cannot represent** (a NaN or infinity in the data, or
-//!   squares beyond the `f32` range, from values above about `1e19`) are computed again in `f64`,
-//!   as the reference computes them. PyTorch's own `f32` kernel returns NaN for the second kind;
-//!   its `f64` kernel and this crate return the finite result.
+//! * **Statistics in one pass** over `x - K`, where the shift `K` is the mean of 64 values
+//!   sampled across the group, so that a mean far larger than the spread costs no accuracy;
+//!   per-lane Welford accumulation, reciprocals from a table instead of divisions, and Chan's
+//!   formula to merge lanes, chunks and blocks in `f64`, in a fixed order. Each group is split
+//!   into blocks of [`BLOCK_LEN`] values whose boundaries depend on nothing else, so the result
+//!   is the same bit for bit on any number of threads. Groups shorter than 64 values take their
+//!   statistics in `f64` directly.
+//! * **Output in one subtraction and two FMAs per value**: per channel `scale = gamma * rstd`
+//!   (carried as two `f32` values) and `offset = beta - (mean - S) * scale`, and
+//!   `y = (x - S) * scale + offset`, where the output shift `S` is `f32(mean)` when the mean is
+//!   larger than the spread and 0 otherwise.
+//! * **Groups the `f32` arithmetic cannot carry** are computed again in `f64`, as the reference
+//!   computes them: a NaN or infinity in the data; squares beyond the `f32` range (values above
+//!   about `1e19`); `var + eps` below 2^-100; a variance or an output coefficient above 2^100.
+//!   PyTorch's own `f32` kernel returns NaN for values above about `1e19`; its `f64` kernel and
+//!   this crate return the finite result.
 //!
 //! Kernels: `scalar` (portable), `avx2` (x86_64 AVX2 + FMA), `avx512` (x86_64 AVX-512F) and
 //! `neon` (aarch64). [`Kernel::available`] lists those this CPU supports and

@@ -3,10 +3,11 @@
 //!
 //! # Statistics: shifted, per-lane Welford
 //!
-//! A group's values are shifted by `K`, the group's first value, and the statistics are those of
-//! `d = x - K`. Where `x` and `K` are within a factor of two, `x - K` is exact (Sterbenz), so the
-//! moments of `d` carry no cancellation even when the mean is far larger than the spread; the
-//! variance is unchanged by the shift and the mean is `K + mean_d`.
+//! A group's values are shifted by `K`, an estimate of the group's mean (the mean of 64 values
+//! sampled across it), and the statistics are those of `d = x - K`. Where `x` and `K` are within
+//! a factor of two, `x - K` is exact (Sterbenz), so the moments of `d` carry no cancellation even
+//! when the mean is far larger than the spread; the variance is unchanged by the shift and the
+//! mean is `K + mean_d`.
 //!
 //! Each SIMD lane runs Welford's update on its own stream of values:
 //!
