@@ -6,6 +6,9 @@ use rayon::prelude::*;
 use std::sync::Mutex;
 use std::vec::Vec;
 
+/// One thread's run of groups, input and output, taken once by that thread.
+type Run<'a> = Mutex<Option<(&'a [f32], &'a mut [f32])>>;
+
 /// Below this many values a call takes a few microseconds at most, less than waking threads.
 const MIN_PARALLEL_LEN: usize = 1 << 16;
 
@@ -32,7 +35,7 @@ pub(crate) fn run(
         // is computed as on the serial path.
         let groups_per_thread = group_count.div_ceil(threads);
         let run_len = groups_per_thread * layout.group_len;
-        let runs: Vec<Mutex<Option<(&[f32], &mut [f32])>>> = input
+        let runs: Vec<Run<'_>> = input
             .chunks(run_len)
             .zip(y.chunks_mut(run_len))
             .map(|run| Mutex::new(Some(run)))
