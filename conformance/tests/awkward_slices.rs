@@ -13,9 +13,8 @@
 //! where the reference's `y` is finite, `|y - y_ref| <= 16 ε max(1, |y_ref|)`; NaN exactly where
 //! the reference has NaN, and ±inf exactly where it has ±inf. `mean` within
 //! `4 ε (|mean_ref| + 1 / rstd_ref)`, `rstd` within `8 ε rstd_ref`, and non-finite exactly where
-//! the reference's is. The data is uniform in `[-1, 1)` (or that plus the special values), so the
-//! shift the kernels use (a group's first value) sits within a few standard deviations of the
-//! mean, which is what the 16 ε target assumes; `|gamma| <= 1.5`, `|beta| <= 1`.
+//! the reference's is. The data is uniform in `[-1, 1)`, plus the special values in their tests
+//! and offsets in the test of blocks far from the kernels' shift; `|gamma| <= 1.5`, `|beta| <= 1`.
 
 use groupnorm_optimized::{GroupNorm, Kernel, Stats};
 use groupnorm_reference::{group_norm, GroupNormOutput};
@@ -370,6 +369,30 @@ fn block_boundaries_and_the_parallel_path() {
             }
             ran.insert(kernel.name());
         }
+    }
+    assert_ran_every_kernel(&ran);
+}
+
+/// Groups whose shift (the mean of 16 values sampled at equal strides) is far from the mean of
+/// a block, which the kernels then sum again about its own mean: the sampled values are
+/// outliers (shifted sums alone would lose `(mean - shift)^2 / variance`, about 1000, to
+/// cancellation, and fail here), or the group's blocks sit far apart (each block's moments are
+/// taken about its own mean and must be moved back to the group's shift).
+#[test]
+fn blocks_far_from_the_shift() {
+    let mut ran = BTreeSet::new();
+    // One block of 16 * 1000 values: every sampled value is 1000, the others are in [-1, 1).
+    let mut outliers = Problem::new(1, 1, 16_000, 1, false);
+    for v in outliers.x.iter_mut().step_by(1000) {
+        *v = 1000.0;
+    }
+    // Two blocks and a tail: the first block near 1e4, the second near -1e4, the shift between.
+    let mut apart = Problem::new(1, 2, 16_400, 1, true);
+    for (i, v) in apart.x.iter_mut().enumerate() {
+        *v += if i < 16384 { 1e4 } else { -1e4 };
+    }
+    for problem in [outliers, apart] {
+        check_problem(&problem, &mut ran);
     }
     assert_ran_every_kernel(&ran);
 }

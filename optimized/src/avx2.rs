@@ -38,6 +38,10 @@ impl Vector for Avx2 {
         Avx2(_mm256_sub_ps(self.0, rhs.0))
     }
     #[inline(always)]
+    unsafe fn add(self, rhs: Self) -> Self {
+        Avx2(_mm256_add_ps(self.0, rhs.0))
+    }
+    #[inline(always)]
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
         Avx2(_mm256_fmadd_ps(self.0, factor.0, addend.0))
     }

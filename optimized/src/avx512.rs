@@ -38,6 +38,10 @@ impl Vector for Avx512 {
         Avx512(_mm512_sub_ps(self.0, rhs.0))
     }
     #[inline(always)]
+    unsafe fn add(self, rhs: Self) -> Self {
+        Avx512(_mm512_add_ps(self.0, rhs.0))
+    }
+    #[inline(always)]
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
         Avx512(_mm512_fmadd_ps(self.0, factor.0, addend.0))
     }

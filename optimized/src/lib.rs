@@ -72,7 +72,7 @@ mod vector;
 use core::fmt;
 pub use kernel::{Kernel, KERNEL_NAMES};
 use moments::{sqrt, Moments};
-use vector::{Affine, Primitives};
+use vector::{Affine, Vector};
 
 /// Values per block of a group: the unit of the statistics pass, merged in order. A multiple of
 /// every kernel's row, so that only a group's last block has a tail.
@@ -143,7 +143,7 @@ impl Kernel {
         stats: Option<Stats<'_>>,
     ) -> Result<(), GroupNormError> {
         let layout = Layout::validate(params, input, y, stats.as_ref())?;
-        let (mut mean, mut rstd) = match stats {
+        let (mean, rstd) = match stats {
             Some(Stats { mean, rstd }) => (Some(mean), Some(rstd)),
             None => (None, None),
         };
@@ -152,19 +152,15 @@ impl Kernel {
             parallel::run(self, params, layout, input, y, mean, rstd);
             return Ok(());
         }
-        let primitives = self.primitives();
-        let groups = input
-            .chunks(layout.group_len)
-            .zip(y.chunks_mut(layout.group_len));
-        for (index, (x, y)) in groups.enumerate() {
-            let (group_mean, group_rstd) = layout.normalize_group(params, primitives, index, x, y);
-            if let Some(mean) = mean.as_deref_mut() {
-                mean[index] = group_mean;
-            }
-            if let Some(rstd) = rstd.as_deref_mut() {
-                rstd[index] = group_rstd;
-            }
-        }
+        let run = GroupRun {
+            x: input,
+            y,
+            first: 0,
+            mean,
+            rstd,
+        };
+        // SAFETY: `self` exists only where the CPU supports its instruction set.
+        unsafe { (self.primitives().normalize_groups)(&layout, params, run) };
         Ok(())
     }
 }
@@ -268,24 +264,39 @@ impl Layout {
         })
     }
 
-    /// Normalizes group `index` (`x` into `y`) on the calling thread; returns `(mean, rstd)`.
-    fn normalize_group(
-        &self,
-        params: &GroupNorm<'_>,
-        primitives: Primitives,
-        index: usize,
-        x: &[f32],
-        y: &mut [f32],
-    ) -> (f32, f32) {
-        let group = self.group(params, index);
-        let shift = Group::shift(x);
-        let moments = x
-            .chunks(BLOCK_LEN)
-            .map(|block| group.block_moments(primitives, block, shift))
-            .fold(Moments::EMPTY, Moments::merge);
-        let statistics = group.statistics(moments, shift, x);
-        group.write(primitives, &statistics, x, y, 0);
-        statistics.mean_rstd()
+    /// Normalizes every group of `run` on the calling thread, each block after block.
+    ///
+    /// # Safety
+    /// The CPU supports `V`'s instruction set.
+    #[inline(always)]
+    unsafe fn normalize_groups<V: Vector>(&self, params: &GroupNorm<'_>, run: GroupRun<'_>) {
+        let GroupRun {
+            x,
+            y,
+            first,
+            mut mean,
+            mut rstd,
+        } = run;
+        let groups = x.chunks(self.group_len).zip(y.chunks_mut(self.group_len));
+        for (i, (x, y)) in groups.enumerate() {
+            let group = self.group(params, first + i);
+            let shift = Group::shift(x);
+            let moments = x
+                .chunks(BLOCK_LEN)
+                // SAFETY: our caller guarantees `V`'s instruction set.
+                .map(|block| unsafe { vector::block_moments::<V>(block, shift) })
+                .fold(Moments::EMPTY, Moments::merge);
+            let statistics = group.statistics(moments, shift, x);
+            // SAFETY: as above.
+            unsafe { group.write::<V>(&statistics, x, y, 0) };
+            let (group_mean, group_rstd) = statistics.mean_rstd();
+            if let Some(mean) = mean.as_deref_mut() {
+                mean[i] = group_mean;
+            }
+            if let Some(rstd) = rstd.as_deref_mut() {
+                rstd[i] = group_rstd;
+            }
+        }
     }
 
     /// The parameters of group `index` (counted over samples and groups).
@@ -299,6 +310,16 @@ impl Layout {
             eps: params.eps,
         }
     }
+}
+
+/// Consecutive whole groups, the first of them group `first` (counted over samples and
+/// groups), and where their results go: `mean[i]` and `rstd[i]` for the run's `i`-th group.
+pub(crate) struct GroupRun<'a> {
+    x: &'a [f32],
+    y: &'a mut [f32],
+    first: usize,
+    mean: Option<&'a mut [f32]>,
+    rstd: Option<&'a mut [f32]>,
 }
 
 /// One `(n, g)` group's share of the parameters.
@@ -334,8 +355,8 @@ impl Statistics {
     }
 }
 
-/// Values sampled across a group for its shift `K`.
-const SHIFT_SAMPLE: usize = 64;
+/// Values sampled across a group for its shift `K`: few, because most of them are cache misses.
+const SHIFT_SAMPLE: usize = 16;
 
 /// The range (2^-100 to 2^100) of variances (plus eps, at the low end) and of output
 /// coefficients for which the `f32` path keeps full precision with a wide margin.
@@ -343,28 +364,24 @@ const F32_PATH_MIN: f64 = 7.888609052210118e-31;
 const F32_PATH_MAX: f64 = 1.2676506002282294e30;
 
 impl Group<'_> {
-    /// The shift `K` of the statistics: the mean of 64 values taken at equal strides across
-    /// the group, an estimate of the group's mean that every channel contributes to. Only its
-    /// closeness to the mean matters, not its rounding, so it is summed in `f32`. Groups shorter
-    /// than the sample have their statistics taken in `f64` (see `vector`), where no shift is
-    /// needed.
+    /// The shift `K` of the statistics: the mean of 16 values taken at equal strides across
+    /// the group, an estimate of the group's mean. Only its closeness to the mean matters, not
+    /// its rounding, so it is summed in `f32`; a block whose mean it misses by more than a
+    /// standard deviation is summed again about its own (see `vector`). Short groups have their
+    /// statistics taken in `f64`, where no shift is needed.
     fn shift(x: &[f32]) -> f32 {
-        if x.len() < SHIFT_SAMPLE {
+        if x.len() < vector::SHORT_LEN {
             return 0.0;
         }
+        let stride = x.len() / SHIFT_SAMPLE;
+        // Eight partial sums: independent loads (most of them cache misses) and additions.
         let mut partial = [0.0f32; 8];
-        let sample = x.iter().step_by(x.len() / SHIFT_SAMPLE).take(SHIFT_SAMPLE);
-        for (i, v) in sample.enumerate() {
-            partial[i % 8] += v;
+        for row in (0..SHIFT_SAMPLE).step_by(8) {
+            for (lane, sum) in partial.iter_mut().enumerate() {
+                *sum += x[(row + lane) * stride];
+            }
         }
         partial.iter().sum::<f32>() / SHIFT_SAMPLE as f32
-    }
-
-    /// Moments of `block - shift`, where `block` is one block of the group.
-    fn block_moments(&self, primitives: Primitives, block: &[f32], shift: f32) -> Moments {
-        // SAFETY: `primitives` belong to a `Kernel`, which exists only where the CPU supports
-        // its instruction set.
-        unsafe { (primitives.block_moments)(block, shift) }
     }
 
     fn rstd(&self, variance: f64) -> f64 {
@@ -422,9 +439,12 @@ impl Group<'_> {
     }
 
     /// Writes `y` for `x`, the part of the group that starts `start` values into it.
-    fn write(
+    ///
+    /// # Safety
+    /// The CPU supports `V`'s instruction set.
+    #[inline(always)]
+    unsafe fn write<V: Vector>(
         &self,
-        primitives: Primitives,
         statistics: &Statistics,
         x: &[f32],
         y: &mut [f32],
@@ -442,9 +462,8 @@ impl Group<'_> {
         match output {
             Output::Fma { shift } => {
                 coefficients.shift = shift;
-                // SAFETY: `primitives` belong to a `Kernel`, which exists only where the CPU
-                // supports its instruction set.
-                unsafe { (primitives.normalize)(x, y, &coefficients, start) };
+                // SAFETY: our caller guarantees `V`'s instruction set.
+                unsafe { vector::normalize::<V>(x, y, &coefficients, start) };
             }
             Output::Exact => {
                 for (x, y, gamma, beta) in coefficients.channels(x, y, start) {

@@ -37,41 +37,11 @@ impl Moments {
         }
     }
 
-    /// Merges `k` sets that each hold `lane_count` values (the lanes of SIMD accumulators):
-    /// with equal counts Chan's formula folds to `mean = sum mean_i / k` and
-    /// `m2 = sum m2_i + lane_count * sum (mean_i - mean)^2`.
-    #[inline]
-    pub fn from_equal_lanes(means: &[f32], m2s: &[f32], lane_count: f64) -> Moments {
-        let k = means.len() as f64;
-        let mean = sum_f64(means, |m| m) / k;
-        let spread = sum_f64(means, |m| (m - mean) * (m - mean));
-        let m2 = sum_f64(m2s, |m| m) + lane_count * spread;
-        Moments {
-            count: k * lane_count,
-            mean,
-            m2,
-        }
-    }
-
     /// The biased variance, `m2 / count`. Groups are never empty: a zero dimension is rejected.
     #[inline]
     pub fn variance(self) -> f64 {
         self.m2 / self.count
     }
-}
-
-/// `sum term(v)` over `values` in `f64`, in 8 independent partial sums, which the compiler
-/// vectorizes and which hide the latency of dependent additions.
-#[inline(always)]
-pub(crate) fn sum_f64(values: &[f32], term: impl Fn(f64) -> f64) -> f64 {
-    let mut partial = [0.0f64; 8];
-    let (rows, rest) = values.as_chunks::<8>();
-    for row in rows {
-        for i in 0..8 {
-            partial[i] += term(f64::from(row[i]));
-        }
-    }
-    partial.iter().sum::<f64>() + rest.iter().map(|&v| term(f64::from(v))).sum::<f64>()
 }
 
 /// `sqrt` for `f64`: the hardware instruction through `std`, else [`sqrt_newton`].
@@ -151,23 +121,5 @@ mod tests {
         assert!((merged.m2 - 90.8).abs() < 1e-12);
         assert_eq!(Moments::EMPTY.merge(a), a);
         assert_eq!(a.merge(Moments::EMPTY), a);
-    }
-
-    #[test]
-    fn equal_lanes_equal_chan_merge() {
-        let lanes = [(1.5f32, 0.25f32), (-2.0, 1.0), (0.5, 3.0)];
-        let means = lanes.map(|l| l.0);
-        let m2s = lanes.map(|l| l.1);
-        let folded = lanes.iter().fold(Moments::EMPTY, |acc, &(mean, m2)| {
-            acc.merge(Moments {
-                count: 4.0,
-                mean: f64::from(mean),
-                m2: f64::from(m2),
-            })
-        });
-        let equal = Moments::from_equal_lanes(&means, &m2s, 4.0);
-        assert_eq!(equal.count, folded.count);
-        assert!((equal.mean - folded.mean).abs() < 1e-12);
-        assert!((equal.m2 - folded.m2).abs() < 1e-12);
     }
 }

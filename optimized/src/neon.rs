@@ -28,6 +28,10 @@ impl Vector for Neon {
         Neon(vsubq_f32(self.0, rhs.0))
     }
     #[inline(always)]
+    unsafe fn add(self, rhs: Self) -> Self {
+        Neon(vaddq_f32(self.0, rhs.0))
+    }
+    #[inline(always)]
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
         Neon(vfmaq_f32(addend.0, self.0, factor.0))
     }

@@ -1,13 +1,10 @@
 //! Multi-threading with rayon. Work is split along the same fixed blocks as the serial path and
 //! merged in the same order, so the output does not depend on the number of threads.
 
-use crate::{Group, Kernel, Layout, Moments, BLOCK_LEN};
+use crate::{Group, GroupRun, Kernel, Layout, Moments, BLOCK_LEN};
 use rayon::prelude::*;
 use std::sync::Mutex;
 use std::vec::Vec;
-
-/// One thread's run of groups, input and output, taken once by that thread.
-type Run<'a> = Mutex<Option<(&'a [f32], &'a mut [f32])>>;
 
 /// Below this many values a call takes a few microseconds at most, less than waking threads.
 const MIN_PARALLEL_LEN: usize = 1 << 16;
@@ -28,60 +25,67 @@ pub(crate) fn run(
     let primitives = kernel.primitives();
     let group_count = input.len() / layout.group_len;
     let threads = rayon::current_num_threads();
-    let stats: Vec<(f32, f32)> = if group_count >= threads {
+    if group_count >= threads {
         // At least a group per thread: each thread takes one contiguous run of groups, the same
         // run on the same thread at every call, so that it finds in its own cache what it read
         // and wrote the call before (work stealing would move groups between cores). Each group
         // is computed as on the serial path.
         let groups_per_thread = group_count.div_ceil(threads);
         let run_len = groups_per_thread * layout.group_len;
-        let runs: Vec<Run<'_>> = input
+        let mut means = mean.map(|m| m.chunks_mut(groups_per_thread));
+        let mut rstds = rstd.map(|r| r.chunks_mut(groups_per_thread));
+        // Each run is taken once, by its own thread.
+        let runs: Vec<Mutex<Option<GroupRun<'_>>>> = input
             .chunks(run_len)
             .zip(y.chunks_mut(run_len))
-            .map(|run| Mutex::new(Some(run)))
-            .collect();
-        let per_thread: Vec<Vec<(f32, f32)>> = rayon::broadcast(|context| {
-            let Some(run) = runs.get(context.index()) else {
-                return Vec::new();
-            };
-            let (x, y) = run
-                .lock()
-                .ok()
-                .and_then(|mut run| run.take())
-                .expect("each run is taken once, by its own thread");
-            let first = context.index() * groups_per_thread;
-            x.chunks(layout.group_len)
-                .zip(y.chunks_mut(layout.group_len))
-                .enumerate()
-                .map(|(i, (x, y))| layout.normalize_group(params, primitives, first + i, x, y))
-                .collect()
-        });
-        per_thread.concat()
-    } else {
-        // Few, large groups: the blocks of each group in parallel.
-        input
-            .chunks(layout.group_len)
-            .zip(y.chunks_mut(layout.group_len))
             .enumerate()
-            .map(|(index, (x, y))| {
-                let group = layout.group(params, index);
-                let shift = Group::shift(x);
-                let blocks: Vec<Moments> = x
-                    .par_chunks(BLOCK_LEN)
-                    .map(|block| group.block_moments(primitives, block, shift))
-                    .collect();
-                let moments = blocks.into_iter().fold(Moments::EMPTY, Moments::merge);
-                let statistics = group.statistics(moments, shift, x);
-                x.par_chunks(BLOCK_LEN)
-                    .zip(y.par_chunks_mut(BLOCK_LEN))
-                    .enumerate()
-                    .for_each(|(block, (x_part, y_part))| {
-                        group.write(primitives, &statistics, x_part, y_part, block * BLOCK_LEN)
-                    });
-                statistics.mean_rstd()
+            .map(|(thread, (x, y))| {
+                Mutex::new(Some(GroupRun {
+                    x,
+                    y,
+                    first: thread * groups_per_thread,
+                    mean: means.as_mut().and_then(Iterator::next),
+                    rstd: rstds.as_mut().and_then(Iterator::next),
+                }))
             })
-            .collect()
-    };
+            .collect();
+        rayon::broadcast(|context| {
+            let run = runs
+                .get(context.index())
+                .and_then(|run| run.lock().ok()?.take());
+            if let Some(run) = run {
+                // SAFETY: `kernel` exists only where the CPU supports its instruction set.
+                unsafe { (primitives.normalize_groups)(&layout, params, run) };
+            }
+        });
+        return;
+    }
+    // Few, large groups: the blocks of each group in parallel.
+    let stats: Vec<(f32, f32)> = input
+        .chunks(layout.group_len)
+        .zip(y.chunks_mut(layout.group_len))
+        .enumerate()
+        .map(|(index, (x, y))| {
+            let group = layout.group(params, index);
+            let shift = Group::shift(x);
+            let blocks: Vec<Moments> = x
+                .par_chunks(BLOCK_LEN)
+                // SAFETY: `kernel` exists only where the CPU supports its instruction set.
+                .map(|block| unsafe { (primitives.block_moments)(block, shift) })
+                .collect();
+            let moments = blocks.into_iter().fold(Moments::EMPTY, Moments::merge);
+            let statistics = group.statistics(moments, shift, x);
+            x.par_chunks(BLOCK_LEN)
+                .zip(y.par_chunks_mut(BLOCK_LEN))
+                .enumerate()
+                .for_each(|(block, (x_part, y_part))| {
+                    let start = block * BLOCK_LEN;
+                    // SAFETY: as above.
+                    unsafe { (primitives.write)(&group, &statistics, x_part, y_part, start) }
+                });
+            statistics.mean_rstd()
+        })
+        .collect();
     if let Some(mean) = mean {
         mean.iter_mut().zip(&stats).for_each(|(m, s)| *m = s.0);
     }

@@ -23,6 +23,10 @@ impl Vector for f32 {
         self - rhs
     }
     #[inline(always)]
+    unsafe fn add(self, rhs: Self) -> Self {
+        self + rhs
+    }
+    #[inline(always)]
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
         // The product of two f32 values is exact in f64, so this rounds about once, like a
         // fused multiply-add, with no FMA instruction (which `f32::mul_add` would call in

@@ -32,8 +32,8 @@
 //! exact for `x` near `S`), and 0 otherwise. `scale` is carried as two `f32` values, so the
 //! output is rounded about once. The pass is bound by memory, not arithmetic.
 
-use crate::moments::{sum_f64, Moments};
-use crate::Coefficients;
+use crate::moments::Moments;
+use crate::{Coefficients, GroupNorm, GroupRun, Layout};
 
 /// A SIMD vector of `LANES` `f32` values.
 ///
@@ -59,6 +59,9 @@ pub(crate) trait Vector: Copy {
     /// # Safety
     /// The CPU supports this type's instruction set.
     unsafe fn sub(self, rhs: Self) -> Self;
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    unsafe fn add(self, rhs: Self) -> Self;
     /// `self * factor + addend`, fused where the instruction set has FMA.
     ///
     /// # Safety
@@ -89,94 +92,155 @@ pub(crate) trait Vector: Copy {
     }
 }
 
-/// Independent accumulators per row: enough to cover the latency of the Welford update.
+/// Independent accumulators per row: enough to cover the latency of the dependent additions.
 const UNROLL: usize = 4;
-/// Rows per chunk for a vector of `lanes` lanes. A lane's Welford run lasts one chunk, and its
-/// rounding error grows with the run; the lanes' merge at the end of a chunk averages their
-/// errors and costs in proportion to the lane count. So chunks are short where lanes are few.
+/// Rows summed in `f32` before the lanes' sums are added into `f64`, for a vector of `lanes`
+/// lanes. A lane's `f32` sums carry a rounding error that grows with the rows they hold, and
+/// the group's sums average the errors of all lanes; adding the lanes into `f64` costs in
+/// proportion to the lane count. So chunks are short where lanes are few.
 const fn chunk_rows(lanes: usize) -> usize {
-    16 * lanes
+    CHUNK_ROWS_PER_LANE * lanes
 }
-/// The longest chunk, the length of the reciprocal table.
-const CHUNK_ROWS: usize = chunk_rows(MAX_LANES);
+const CHUNK_ROWS_PER_LANE: usize = 4;
 /// The widest vector has 16 lanes.
 const MAX_LANES: usize = 16;
+/// Blocks shorter than the widest row are all tail, whatever the kernel, so that every kernel
+/// takes the statistics of a short group the same way: exactly, in `f64`, with no shift.
+pub(crate) const SHORT_LEN: usize = UNROLL * MAX_LANES;
+/// Passes over a block whose shift is off its mean by more than a standard deviation: each sums
+/// again about the mean the pass before found (see [`block_moments`]).
+const MAX_RESHIFTS: usize = 2;
 
-/// `RECIPROCALS[i] = 1 / (i + 1)`, the Welford weight of the `(i + 1)`-th row of a chunk.
-static RECIPROCALS: [f32; CHUNK_ROWS] = {
-    let mut table = [0.0; CHUNK_ROWS];
-    let mut i = 0;
-    while i < CHUNK_ROWS {
-        table[i] = 1.0 / (i + 1) as f32;
-        i += 1;
-    }
-    table
-};
-
-/// Moments of `x - shift` over `x` (one block of a group).
+/// Moments of `x - shift` over `x` (one block of a group): shifted sums over whole rows (the
+/// body), exact `f64` moments of the rest (the tail), merged with Chan's formula. The tail is
+/// never padded, so it cannot corrupt the count or the mean.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
 pub(crate) unsafe fn block_moments<V: Vector>(x: &[f32], shift: f32) -> Moments {
     let row_len = UNROLL * V::LANES;
-    // Fewer values than the widest row are all tail, whatever the kernel, so every kernel
-    // takes the statistics of a short group the same way.
-    let body_len = if x.len() < UNROLL * MAX_LANES {
+    let body_len = if x.len() < SHORT_LEN {
         0
     } else {
         x.len() / row_len * row_len
     };
     let (body, tail) = x.split_at(body_len);
-    let shift_v = V::splat(shift);
-    let mut total = Moments::EMPTY;
-    for chunk in body.chunks(chunk_rows(V::LANES) * row_len) {
-        let mut mean = [V::splat(0.0); UNROLL];
-        let mut m2 = [V::splat(0.0); UNROLL];
-        for (row, &recip) in chunk.chunks_exact(row_len).zip(RECIPROCALS.iter()) {
-            let recip = V::splat(recip);
-            for j in 0..UNROLL {
-                let d = V::load(&row[j * V::LANES..]).sub(shift_v);
-                let delta = d.sub(mean[j]);
-                mean[j] = delta.mul_add(recip, mean[j]);
-                m2[j] = delta.mul_add(d.sub(mean[j]), m2[j]);
-            }
+    if body.is_empty() {
+        return tail_moments(tail, shift);
+    }
+    let mut moments = shifted_sums::<V>(body, shift);
+    // Shifted sums lose `(mean - shift)^2 / variance` digits to cancellation. A group's shift
+    // is close to every block's mean in practice; where a block's is not, it is summed again
+    // about the mean just found, which is then close to its own.
+    for _ in 0..MAX_RESHIFTS {
+        let offset = moments.mean;
+        let far = offset * offset > moments.variance();
+        if !far {
+            break;
         }
-        total = total.merge(merge_lanes(mean, m2, chunk.len() / row_len));
+        let body_shift = (f64::from(shift) + offset) as f32;
+        moments = shifted_sums::<V>(body, body_shift);
+        moments.mean += f64::from(body_shift) - f64::from(shift);
     }
-    total.merge(tail_moments(tail, shift))
+    moments.merge(tail_moments(tail, shift))
 }
 
-/// Moments of `tail - shift` for a tail shorter than one row, in two passes over values that
-/// are already in L1: its mean, then the squared deviations from it, both in `f64` (in 8
-/// independent partial sums, which the compiler vectorizes). Never padded, so the count and
-/// mean are those of the values themselves.
-#[inline(always)]
-fn tail_moments(tail: &[f32], shift: f32) -> Moments {
-    if tail.is_empty() {
-        return Moments::EMPTY;
-    }
-    let shift = f64::from(shift);
-    let count = tail.len() as f64;
-    let mean = sum_f64(tail, |v| v - shift) / count;
-    let m2 = sum_f64(tail, |v| (v - shift - mean) * (v - shift - mean));
-    Moments { count, mean, m2 }
-}
-
-/// Merges the lanes of the `UNROLL` accumulators, which each hold `rows` values, in `f64`.
+/// Moments of `body - shift` (whole rows) from shifted sums: `S1 = sum d` and `S2 = sum d^2`
+/// with `d = x - shift`, `mean = S1 / n` and `m2 = S2 - S1 * mean`. Each lane sums
+/// `chunk_rows(LANES)` rows in `f32`, then adds its sums into `f64` totals.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-unsafe fn merge_lanes<V: Vector>(mean: [V; UNROLL], m2: [V; UNROLL], rows: usize) -> Moments {
-    let mut lane_means = [0.0; UNROLL * MAX_LANES];
-    let mut lane_m2s = [0.0; UNROLL * MAX_LANES];
-    for j in 0..UNROLL {
-        mean[j].store(&mut lane_means[j * V::LANES..]);
-        m2[j].store(&mut lane_m2s[j * V::LANES..]);
+unsafe fn shifted_sums<V: Vector>(body: &[f32], shift: f32) -> Moments {
+    let row_len = UNROLL * V::LANES;
+    let shift_v = V::splat(shift);
+    let (mut sum, mut squares) = (LaneTotals::ZERO, LaneTotals::ZERO);
+    for chunk in body.chunks(chunk_rows(V::LANES) * row_len) {
+        let mut s1 = [V::splat(0.0); UNROLL];
+        let mut s2 = [V::splat(0.0); UNROLL];
+        for row in chunk.chunks_exact(row_len) {
+            for j in 0..UNROLL {
+                let d = V::load(&row[j * V::LANES..]).sub(shift_v);
+                s1[j] = s1[j].add(d);
+                s2[j] = d.mul_add(d, s2[j]);
+            }
+        }
+        sum.add(s1);
+        squares.add(s2);
     }
-    let lanes = UNROLL * V::LANES;
-    Moments::from_equal_lanes(&lane_means[..lanes], &lane_m2s[..lanes], rows as f64)
+    let count = body.len() as f64;
+    let (sum, squares) = (sum.total(), squares.total());
+    let mean = sum / count;
+    Moments {
+        count,
+        mean,
+        // Rounding can take the difference of two nearly equal sums below zero.
+        m2: (squares - sum * mean).max(0.0),
+    }
+}
+
+/// `f64` totals, lane by lane, of `f32` vector sums.
+struct LaneTotals([f64; MAX_LANES]);
+
+impl LaneTotals {
+    const ZERO: LaneTotals = LaneTotals([0.0; MAX_LANES]);
+
+    /// Adds the lanes of the `UNROLL` accumulators of one chunk, first summed in pairs in `f32`
+    /// (two more roundings against the chunk's rows).
+    ///
+    /// # Safety
+    /// The CPU supports `V`'s instruction set.
+    #[inline(always)]
+    unsafe fn add<V: Vector>(&mut self, accumulators: [V; UNROLL]) {
+        let [a, b, c, d] = accumulators;
+        let mut lanes = [0.0; MAX_LANES];
+        a.add(b).add(c.add(d)).store(&mut lanes);
+        for (total, &lane) in self.0[..V::LANES].iter_mut().zip(&lanes) {
+            *total += f64::from(lane);
+        }
+    }
+
+    fn total(&self) -> f64 {
+        self.0.iter().sum()
+    }
+}
+
+/// Moments of `tail - shift` for a tail shorter than one row, exactly enough, in one pass in
+/// `f64` about the tail's first value `x0`: `d = x - x0` is exact, and so are the squares.
+/// Samuelson's inequality, `(x0 - mean)^2 <= (n - 1) m2 / n`, bounds `sum d^2` by `n m2`, so
+/// `m2 = sum d^2 - (sum d)^2 / n` loses at most `log2(n) < 6` of `f64`'s 53 bits. Never padded,
+/// so the count and mean are those of the values themselves.
+#[inline(always)]
+fn tail_moments(tail: &[f32], shift: f32) -> Moments {
+    let Some(&first) = tail.first() else {
+        return Moments::EMPTY;
+    };
+    let first = f64::from(first);
+    // Eight partial sums each, which the compiler vectorizes.
+    let (mut sum, mut squares) = ([0.0f64; 8], [0.0f64; 8]);
+    let (rows, rest) = tail.as_chunks::<8>();
+    for row in rows {
+        for i in 0..8 {
+            let d = f64::from(row[i]) - first;
+            sum[i] += d;
+            squares[i] += d * d;
+        }
+    }
+    for (i, &v) in rest.iter().enumerate() {
+        let d = f64::from(v) - first;
+        sum[i] += d;
+        squares[i] += d * d;
+    }
+    let count = tail.len() as f64;
+    let (sum, squares) = (sum.iter().sum::<f64>(), squares.iter().sum::<f64>());
+    let mean = sum / count;
+    Moments {
+        count,
+        mean: first - f64::from(shift) + mean,
+        m2: (squares - sum * mean).max(0.0),
+    }
 }
 
 /// The coefficients of `y = (x - shift) * scale + offset`, with `scale` carried as the sum of
@@ -219,30 +283,45 @@ pub(crate) unsafe fn normalize<V: Vector>(
         let shift = V::splat(affine.shift);
         let (scale_hi, scale_lo) = (V::splat(affine.scale_hi), V::splat(affine.scale_lo));
         let offset = V::splat(affine.offset);
-        let mut x_chunks = x.chunks_exact(V::LANES);
-        let mut y_chunks = y.chunks_exact_mut(V::LANES);
+        let output = |x: V| {
+            let d = x.sub(shift);
+            d.mul_add(scale_hi, d.mul_add(scale_lo, offset))
+        };
+        let mut x_rows = x.chunks_exact(UNROLL * V::LANES);
+        let mut y_rows = y.chunks_exact_mut(UNROLL * V::LANES);
+        for (xr, yr) in (&mut x_rows).zip(&mut y_rows) {
+            for j in 0..UNROLL {
+                output(V::load(&xr[j * V::LANES..])).store(&mut yr[j * V::LANES..]);
+            }
+        }
+        let mut x_chunks = x_rows.remainder().chunks_exact(V::LANES);
+        let mut y_chunks = y_rows.into_remainder().chunks_exact_mut(V::LANES);
         for (xc, yc) in (&mut x_chunks).zip(&mut y_chunks) {
-            let d = V::load(xc).sub(shift);
-            d.mul_add(scale_hi, d.mul_add(scale_lo, offset)).store(yc);
+            output(V::load(xc)).store(yc);
         }
         let (x_tail, y_tail) = (x_chunks.remainder(), y_chunks.into_remainder());
         if !x_tail.is_empty() {
-            let d = V::load_partial(x_tail).sub(shift);
-            d.mul_add(scale_hi, d.mul_add(scale_lo, offset))
-                .store_partial(y_tail);
+            output(V::load_partial(x_tail)).store_partial(y_tail);
         }
     }
 }
 
-/// The two functions of a kernel, instantiated for one instruction set by each ISA file.
+/// A kernel's functions, the generic algorithm instantiated for one instruction set by each ISA
+/// file: whole runs of groups for one thread, and (with `rayon`) the two halves of a group for
+/// threads that share one.
 #[derive(Clone, Copy)]
 pub(crate) struct Primitives {
     /// # Safety
     /// The CPU supports the kernel's instruction set.
+    pub normalize_groups: unsafe fn(&Layout, &GroupNorm<'_>, GroupRun<'_>),
+    /// # Safety
+    /// The CPU supports the kernel's instruction set.
+    #[cfg(feature = "rayon")]
     pub block_moments: unsafe fn(&[f32], f32) -> Moments,
     /// # Safety
     /// The CPU supports the kernel's instruction set.
-    pub normalize: unsafe fn(&[f32], &mut [f32], &Coefficients<'_>, usize),
+    #[cfg(feature = "rayon")]
+    pub write: unsafe fn(&crate::Group<'_>, &crate::Statistics, &[f32], &mut [f32], usize),
 }
 
 /// Writes the `#[target_feature]` entry points of one instruction set and its [`Primitives`]:
@@ -252,27 +331,45 @@ macro_rules! entry_points {
         /// # Safety
         /// The CPU supports this file's instruction set.
         $(#[target_feature(enable = $feature)])?
+        unsafe fn normalize_groups(
+            layout: &$crate::Layout,
+            params: &$crate::GroupNorm<'_>,
+            run: $crate::GroupRun<'_>,
+        ) {
+            // SAFETY: our caller guarantees the instruction set, the contract of the callee.
+            unsafe { layout.normalize_groups::<$vector>(params, run) }
+        }
+
+        /// # Safety
+        /// The CPU supports this file's instruction set.
+        #[cfg(feature = "rayon")]
+        $(#[target_feature(enable = $feature)])?
         unsafe fn block_moments(x: &[f32], shift: f32) -> $crate::moments::Moments {
-            // SAFETY: our caller guarantees the instruction set, the contract of block_moments.
+            // SAFETY: our caller guarantees the instruction set, the contract of the callee.
             unsafe { $crate::vector::block_moments::<$vector>(x, shift) }
         }
 
         /// # Safety
         /// The CPU supports this file's instruction set.
+        #[cfg(feature = "rayon")]
         $(#[target_feature(enable = $feature)])?
-        unsafe fn normalize(
+        unsafe fn write(
+            group: &$crate::Group<'_>,
+            statistics: &$crate::Statistics,
             x: &[f32],
             y: &mut [f32],
-            coefficients: &$crate::Coefficients<'_>,
             start: usize,
         ) {
-            // SAFETY: our caller guarantees the instruction set, the contract of normalize.
-            unsafe { $crate::vector::normalize::<$vector>(x, y, coefficients, start) }
+            // SAFETY: our caller guarantees the instruction set, the contract of the callee.
+            unsafe { group.write::<$vector>(statistics, x, y, start) }
         }
 
         pub(crate) const PRIMITIVES: $crate::vector::Primitives = $crate::vector::Primitives {
+            normalize_groups,
+            #[cfg(feature = "rayon")]
             block_moments,
-            normalize,
+            #[cfg(feature = "rayon")]
+            write,
         };
     };
 }
