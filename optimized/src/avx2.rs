@@ -34,6 +34,29 @@ impl Vector for Avx2 {
         unsafe { _mm256_maskstore_ps(dst.as_mut_ptr(), lane_mask(dst.len()), self.0) }
     }
     #[inline(always)]
+    unsafe fn deviation_sums(values: &[f32], x0: f32) -> (f64, f64) {
+        let first = _mm256_set1_pd(f64::from(x0));
+        let mut sums = [_mm256_setzero_pd(); 4];
+        let (rows, rest) = values.as_chunks::<8>();
+        for row in rows {
+            // SAFETY: reads the 8 values of `row`.
+            add_deviations(unsafe { _mm256_loadu_ps(row.as_ptr()) }, first, &mut sums);
+        }
+        if !rest.is_empty() {
+            // The lanes past `rest` hold `x0`, whose `d` is exactly 0.
+            let mask = lane_mask(rest.len());
+            // SAFETY: masked-off lanes are not read, so only `rest` itself is accessed.
+            let loaded = unsafe { _mm256_maskload_ps(rest.as_ptr(), mask) };
+            let last = _mm256_blendv_ps(_mm256_set1_ps(x0), loaded, _mm256_castsi256_ps(mask));
+            add_deviations(last, first, &mut sums);
+        }
+        let [sum_lo, sum_hi, squares_lo, squares_hi] = sums;
+        (
+            horizontal_sum(_mm256_add_pd(sum_lo, sum_hi)),
+            horizontal_sum(_mm256_add_pd(squares_lo, squares_hi)),
+        )
+    }
+    #[inline(always)]
     unsafe fn sub(self, rhs: Self) -> Self {
         Avx2(_mm256_sub_ps(self.0, rhs.0))
     }
@@ -45,6 +68,31 @@ impl Vector for Avx2 {
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
         Avx2(_mm256_fmadd_ps(self.0, factor.0, addend.0))
     }
+}
+
+/// Adds `d = eight - first` and `d^2` (in `f64`, four lanes at a time) to
+/// `[sum_lo, sum_hi, squares_lo, squares_hi]`.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA.
+#[inline(always)]
+unsafe fn add_deviations(eight: __m256, first: __m256d, sums: &mut [__m256d; 4]) {
+    let lo = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(eight)), first);
+    let hi = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps::<1>(eight)), first);
+    sums[0] = _mm256_add_pd(sums[0], lo);
+    sums[1] = _mm256_add_pd(sums[1], hi);
+    sums[2] = _mm256_fmadd_pd(lo, lo, sums[2]);
+    sums[3] = _mm256_fmadd_pd(hi, hi, sums[3]);
+}
+
+/// The sum of the four lanes of `v`.
+///
+/// # Safety
+/// The CPU supports AVX2.
+#[inline(always)]
+unsafe fn horizontal_sum(v: __m256d) -> f64 {
+    let pair = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+    _mm_cvtsd_f64(_mm_add_sd(pair, _mm_unpackhi_pd(pair, pair)))
 }
 
 /// A mask of the first `len` lanes (`len < 8`): all ones where the lane index is below `len`.

@@ -34,6 +34,25 @@ impl Vector for Avx512 {
         unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), lane_mask(dst.len()), self.0) }
     }
     #[inline(always)]
+    unsafe fn deviation_sums(values: &[f32], x0: f32) -> (f64, f64) {
+        let first = _mm512_set1_pd(f64::from(x0));
+        let mut sums = (_mm512_setzero_pd(), _mm512_setzero_pd());
+        let (rows, rest) = values.as_chunks::<8>();
+        for row in rows {
+            // SAFETY: reads the 8 values of `row`.
+            add_deviations(unsafe { _mm256_loadu_ps(row.as_ptr()) }, first, &mut sums);
+        }
+        if !rest.is_empty() {
+            // The lanes past `rest` hold `x0`, whose `d` is exactly 0.
+            // SAFETY: masked-off lanes are not read, so only `rest` itself is accessed.
+            let last = unsafe {
+                _mm512_mask_loadu_ps(_mm512_set1_ps(x0), lane_mask(rest.len()), rest.as_ptr())
+            };
+            add_deviations(_mm512_castps512_ps256(last), first, &mut sums);
+        }
+        (_mm512_reduce_add_pd(sums.0), _mm512_reduce_add_pd(sums.1))
+    }
+    #[inline(always)]
     unsafe fn sub(self, rhs: Self) -> Self {
         Avx512(_mm512_sub_ps(self.0, rhs.0))
     }
@@ -45,6 +64,17 @@ impl Vector for Avx512 {
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
         Avx512(_mm512_fmadd_ps(self.0, factor.0, addend.0))
     }
+}
+
+/// Adds `d = eight - first` and `d^2` (in `f64`) to `sums`.
+///
+/// # Safety
+/// The CPU supports AVX-512F.
+#[inline(always)]
+unsafe fn add_deviations(eight: __m256, first: __m512d, sums: &mut (__m512d, __m512d)) {
+    let d = _mm512_sub_pd(_mm512_cvtps_pd(eight), first);
+    sums.0 = _mm512_add_pd(sums.0, d);
+    sums.1 = _mm512_fmadd_pd(d, d, sums.1);
 }
 
 /// A mask of the first `len` lanes (`len < 16`).

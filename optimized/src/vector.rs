@@ -80,6 +80,32 @@ pub(crate) trait Vector: Copy {
         Self::load(&lanes)
     }
 
+    /// `(sum d, sum d^2)` in `f64`, with `d = x - x0`, over `values` (fewer than
+    /// [`SHORT_LEN`]), where `x0` is `values[0]`. Portable here, in partial sums the compiler
+    /// may vectorize; an instruction set with `f64` lanes does it in those.
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    #[inline(always)]
+    unsafe fn deviation_sums(values: &[f32], x0: f32) -> (f64, f64) {
+        let x0 = f64::from(x0);
+        let (mut sum, mut squares) = ([0.0f64; 8], [0.0f64; 8]);
+        let (rows, rest) = values.as_chunks::<8>();
+        for row in rows {
+            for i in 0..8 {
+                let d = f64::from(row[i]) - x0;
+                sum[i] += d;
+                squares[i] += d * d;
+            }
+        }
+        for (i, &v) in rest.iter().enumerate() {
+            let d = f64::from(v) - x0;
+            sum[i] += d;
+            squares[i] += d * d;
+        }
+        (sum.iter().sum(), squares.iter().sum())
+    }
+
     /// Stores the first `dst.len() < LANES` lanes into `dst`.
     ///
     /// # Safety
@@ -127,7 +153,7 @@ pub(crate) unsafe fn block_moments<V: Vector>(x: &[f32], shift: f32) -> Moments 
     };
     let (body, tail) = x.split_at(body_len);
     if body.is_empty() {
-        return tail_moments(tail, shift);
+        return tail_moments::<V>(tail, shift);
     }
     let mut moments = shifted_sums::<V>(body, shift);
     // Shifted sums lose `(mean - shift)^2 / variance` digits to cancellation. A group's shift
@@ -143,7 +169,7 @@ pub(crate) unsafe fn block_moments<V: Vector>(x: &[f32], shift: f32) -> Moments 
         moments = shifted_sums::<V>(body, body_shift);
         moments.mean += f64::from(body_shift) - f64::from(shift);
     }
-    moments.merge(tail_moments(tail, shift))
+    moments.merge(tail_moments::<V>(tail, shift))
 }
 
 /// Moments of `body - shift` (whole rows) from shifted sums: `S1 = sum d` and `S2 = sum d^2`
@@ -207,38 +233,25 @@ impl LaneTotals {
     }
 }
 
-/// Moments of `tail - shift` for a tail shorter than one row, exactly enough, in one pass in
-/// `f64` about the tail's first value `x0`: `d = x - x0` is exact, and so are the squares.
+/// Moments of `tail - shift` for a tail shorter than one row, in one pass in `f64` about the
+/// tail's first value `x0`: `d = x - x0` and `d^2` are within an `f64` rounding of exact, and
 /// Samuelson's inequality, `(x0 - mean)^2 <= (n - 1) m2 / n`, bounds `sum d^2` by `n m2`, so
-/// `m2 = sum d^2 - (sum d)^2 / n` loses at most `log2(n) < 6` of `f64`'s 53 bits. Never padded,
-/// so the count and mean are those of the values themselves.
+/// `m2 = sum d^2 - (sum d)^2 / n` loses at most `log2(n) < 6` of `f64`'s 53 bits. Never padded
+/// with values of its own, so the count and mean are those of the tail.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
 #[inline(always)]
-fn tail_moments(tail: &[f32], shift: f32) -> Moments {
+unsafe fn tail_moments<V: Vector>(tail: &[f32], shift: f32) -> Moments {
     let Some(&first) = tail.first() else {
         return Moments::EMPTY;
     };
-    let first = f64::from(first);
-    // Eight partial sums each, which the compiler vectorizes.
-    let (mut sum, mut squares) = ([0.0f64; 8], [0.0f64; 8]);
-    let (rows, rest) = tail.as_chunks::<8>();
-    for row in rows {
-        for i in 0..8 {
-            let d = f64::from(row[i]) - first;
-            sum[i] += d;
-            squares[i] += d * d;
-        }
-    }
-    for (i, &v) in rest.iter().enumerate() {
-        let d = f64::from(v) - first;
-        sum[i] += d;
-        squares[i] += d * d;
-    }
+    let (sum, squares) = V::deviation_sums(tail, first);
     let count = tail.len() as f64;
-    let (sum, squares) = (sum.iter().sum::<f64>(), squares.iter().sum::<f64>());
     let mean = sum / count;
     Moments {
         count,
-        mean: first - f64::from(shift) + mean,
+        mean: f64::from(first) - f64::from(shift) + mean,
         m2: (squares - sum * mean).max(0.0),
     }
 }
