@@ -28,12 +28,14 @@
 //!
 //! * **Kernel vs reference** (the project's accuracy target):
 //!   `|y - y_ref| <= 16 ε max(1, |y_ref|)`, `|mean - mean_ref| <= 4 ε (|mean_ref| + 1 / rstd_ref)`,
-//!   `|rstd - rstd_ref| <= 8 ε rstd_ref`. Analysis: the kernels take one-pass (Welford) moments
-//!   of `x - K` in f32 for a shift `K` near the mean, then write `y = (x - S) * scale + offset`
-//!   with one FMA, `scale = gamma * rstd` and `offset = beta - (mean - S) * scale` rounded to f32.
-//!   Where `x` and the shift are within a factor 2 (large offsets), `x - K` is exact (Sterbenz);
-//!   elsewhere it is off by `u |x - K|`. The moments then carry a relative error of a few `u`
-//!   times `1 + |K - mean| rstd`, whatever the offset, and the output adds a few roundings of
+//!   `|rstd - rstd_ref| <= 8 ε rstd_ref`. Analysis: the kernels take one-pass moments of `x - K`
+//!   (shifted sums in short f32 runs, added in f64) for a shift `K` near the mean (a block whose
+//!   mean is more than a standard deviation from `K` is summed again about its own), then write
+//!   `y = (x - S) * scale + offset` with two FMAs, `scale = gamma * rstd` (two f32 values) and
+//!   `offset = beta - (mean - S) * scale` rounded to f32. Where `x` and the shift are within a
+//!   factor 2 (large offsets), `x - K` is exact (Sterbenz); elsewhere it is off by `u |x - K|`.
+//!   The moments then carry a relative error of a few `u` times
+//!   `1 + (K - mean)^2 rstd^2 <= 2`, whatever the offset, and the output adds a few roundings of
 //!   size `u (|ŷ| + |S - mean| rstd + 1)`. While the shifts stay within a few standard
 //!   deviations of the mean that is under `32 u = 16 ε` per value. The mean is
 //!   `K + mean_d` rounded once (`u |mean|`) plus the moments' error on the scale of the spread
@@ -45,7 +47,7 @@
 //!   (sequential sums have error `<= L u64 max|x|`, and an error `dm` of the mean only adds
 //!   `dm^2` to the variance because the deviations sum to zero).
 //! * **SIMD vs scalar kernel**: `8 ε max(1, |y_scalar|)`: both run the same algorithm and differ
-//!   only in how lanes split the Welford streams and in fused vs separate multiply-add. Each
+//!   only in how lanes split the sums and in fused vs separate multiply-add. Each
 //!   kernel run twice, and the scalar kernel against itself, must agree exactly.
 //! * **Unit statistics** (no affine): per group, mean of `y` within `32 ε` of 0 and biased
 //!   variance within `48 ε` of `var / (var + eps)`, derived from the per-element kernel bound
@@ -1431,10 +1433,10 @@ fn every_length_through_every_kernel() {
 }
 
 /// Groups of many channels with different means (C/G = 8, 16, 32, beyond the random shapes'
-/// 5) and a sorted group, through every kernel against the reference and the scalar kernel. The
-/// kernels estimate the shift from the group's first values, here one channel that need not
-/// represent the group. With an earlier version of the kernels (scalar Welford runs of 256
-/// rows), seeds `0x17` and `0x17e` of `[1, 16, 8, 8]` missed the mean target with the scalar
+/// 5) and a sorted group, through every kernel against the reference and the scalar kernel. An
+/// earlier version of the kernels estimated the shift from the group's first values, here one
+/// channel that need not represent the group; with it (and scalar Welford runs of 256 rows),
+/// seeds `0x17` and `0x17e` of `[1, 16, 8, 8]` missed the mean target with the scalar
 /// kernel: 12 ε against 11.7 ε and 8.8 ε.
 #[test]
 fn channel_structured_groups_through_every_kernel() {

@@ -49,12 +49,14 @@ fn run(
 
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
-    // Few groups of several blocks each (the blocks of a group run in parallel), and many
-    // groups (one task per group), with and without affine parameters.
-    let shapes: [(&[usize], usize); 3] = [
+    // Few groups of several blocks each (the blocks of a group run in parallel), many groups
+    // (one fixed run of groups per thread), and many groups in more than 16 MiB of input and
+    // output (runs taken by whichever thread is free), with and without affine parameters.
+    let shapes: [(&[usize], usize); 4] = [
         (&[1, 2, 3 * BLOCK_LEN + 123], 1),
         (&[2, 4, 40_001], 2),
         (&[4, 64, 33, 33], 16),
+        (&[2, 8, 132_000], 8),
     ];
     let mut kernels_run = Vec::new();
     for kernel in Kernel::available() {

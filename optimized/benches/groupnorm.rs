@@ -1,5 +1,6 @@
 //! Criterion benchmarks: every kernel this CPU supports on one thread, the best kernel on two
-//! threads, and the roofline (see `roofline.rs`), on the same buffers, in elements per second.
+//! threads, and the roofline (see `roofline.rs`) on one and two threads, on the same buffers, in
+//! elements per second.
 //!
 //! `cargo bench -p groupnorm-optimized --bench groupnorm`; `optimized/benches/compare_pytorch.py`
 //! runs it and puts PyTorch beside it.
@@ -79,6 +80,13 @@ fn benches(c: &mut Criterion) {
         let group_len = len / shape[0] / num_groups;
         group.bench_function("roofline_1t", |b| {
             b.iter(|| roofline::roofline(black_box(&input), black_box(&mut y), group_len))
+        });
+        group.bench_function("roofline_2t", |b| {
+            two.install(|| {
+                b.iter(|| {
+                    roofline::roofline_parallel(black_box(&input), black_box(&mut y), group_len)
+                })
+            })
         });
         group.finish();
     }

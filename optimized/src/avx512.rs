@@ -72,7 +72,14 @@ impl Vector for Avx512 {
 /// The CPU supports AVX-512F.
 #[inline(always)]
 unsafe fn add_deviations(eight: __m256, first: __m512d, sums: &mut (__m512d, __m512d)) {
-    let d = _mm512_sub_pd(_mm512_cvtps_pd(eight), first);
+    // Widened in 256-bit halves, which Miri can run (it has no 512-bit `vcvtps2pd`); tails are
+    // short, so the two extra instructions cost little.
+    let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(eight));
+    let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(eight));
+    let d = _mm512_sub_pd(
+        _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(lo), hi),
+        first,
+    );
     sums.0 = _mm512_add_pd(sums.0, d);
     sums.1 = _mm512_fmadd_pd(d, d, sums.1);
 }

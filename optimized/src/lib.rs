@@ -14,13 +14,13 @@
 //!
 //! How it is computed (see the `vector` module for the details):
 //!
-//! * **Statistics in one pass** over `x - K`, where the shift `K` is the mean of 64 values
-//!   sampled across the group, so that a mean far larger than the spread costs no accuracy;
-//!   per-lane Welford accumulation, reciprocals from a table instead of divisions, and Chan's
-//!   formula to merge lanes, chunks and blocks in `f64`, in a fixed order. Each group is split
-//!   into blocks of [`BLOCK_LEN`] values whose boundaries depend on nothing else, so the result
-//!   is the same bit for bit on any number of threads. Groups shorter than 64 values take their
-//!   statistics in `f64` directly.
+//! * **Statistics in one pass** of per-lane sums of `d = x - K` and `d^2`, where the shift `K` is
+//!   the mean of 16 values sampled across the group, so that a mean far larger than the spread
+//!   costs no accuracy; short `f32` runs added into `f64`, and a block whose mean is more than a
+//!   standard deviation from `K` summed again about its own. Each group is split into blocks of
+//!   [`BLOCK_LEN`] values whose boundaries depend on nothing else, merged with Chan's formula in
+//!   a fixed order, so the result is the same bit for bit on any number of threads. Groups
+//!   shorter than 64 values take their statistics in `f64` directly.
 //! * **Output in one subtraction and two FMAs per value**: per channel `scale = gamma * rstd`
 //!   (carried as two `f32` values) and `offset = beta - (mean - S) * scale`, and
 //!   `y = (x - S) * scale + offset`, where the output shift `S` is `f32(mean)` when the mean is

@@ -8,6 +8,11 @@ use std::vec::Vec;
 
 /// Below this many values a call takes a few microseconds at most, less than waking threads.
 const MIN_PARALLEL_LEN: usize = 1 << 16;
+/// Input and output together up to this size are taken to fit in the caches (half of a 32 MiB
+/// L3): each thread then keeps one fixed run of groups. Larger calls stream from memory.
+const CACHE_RESIDENT_BYTES: usize = 16 << 20;
+/// Runs per thread for calls that stream from memory: enough for the threads to even out.
+const RUNS_PER_THREAD: usize = 8;
 
 pub(crate) fn worth_it(len: usize) -> bool {
     len >= MIN_PARALLEL_LEN && rayon::current_num_threads() > 1
@@ -26,38 +31,53 @@ pub(crate) fn run(
     let group_count = input.len() / layout.group_len;
     let threads = rayon::current_num_threads();
     if group_count >= threads {
-        // At least a group per thread: each thread takes one contiguous run of groups, the same
-        // run on the same thread at every call, so that it finds in its own cache what it read
-        // and wrote the call before (work stealing would move groups between cores). Each group
-        // is computed as on the serial path.
-        let groups_per_thread = group_count.div_ceil(threads);
-        let run_len = groups_per_thread * layout.group_len;
-        let mut means = mean.map(|m| m.chunks_mut(groups_per_thread));
-        let mut rstds = rstd.map(|r| r.chunks_mut(groups_per_thread));
-        // Each run is taken once, by its own thread.
-        let runs: Vec<Mutex<Option<GroupRun<'_>>>> = input
+        // At least a group per thread: runs of whole groups, each computed as on the serial path.
+        let data_bytes = 2 * input.len() * size_of::<f32>();
+        let runs_per_thread = if data_bytes <= CACHE_RESIDENT_BYTES {
+            1
+        } else {
+            RUNS_PER_THREAD
+        };
+        let groups_per_run = group_count.div_ceil(runs_per_thread * threads);
+        let run_len = groups_per_run * layout.group_len;
+        let mut means = mean.map(|m| m.chunks_mut(groups_per_run));
+        let mut rstds = rstd.map(|r| r.chunks_mut(groups_per_run));
+        let runs = input
             .chunks(run_len)
             .zip(y.chunks_mut(run_len))
             .enumerate()
-            .map(|(thread, (x, y))| {
-                Mutex::new(Some(GroupRun {
-                    x,
-                    y,
-                    first: thread * groups_per_thread,
-                    mean: means.as_mut().and_then(Iterator::next),
-                    rstd: rstds.as_mut().and_then(Iterator::next),
-                }))
-            })
-            .collect();
-        rayon::broadcast(|context| {
-            let run = runs
-                .get(context.index())
-                .and_then(|run| run.lock().ok()?.take());
-            if let Some(run) = run {
+            .map(|(run, (x, y))| GroupRun {
+                x,
+                y,
+                first: run * groups_per_run,
+                mean: means.as_mut().and_then(Iterator::next),
+                rstd: rstds.as_mut().and_then(Iterator::next),
+            });
+        if runs_per_thread == 1 {
+            // Data that fits in the caches: one run per thread, the same run on the same thread
+            // at every call, so that each finds in its own cache what it read and wrote the call
+            // before (work stealing would move groups between cores). Each run is taken once, by
+            // its own thread.
+            let runs: Vec<Mutex<Option<GroupRun<'_>>>> =
+                runs.map(|run| Mutex::new(Some(run))).collect();
+            rayon::broadcast(|context| {
+                let run = runs
+                    .get(context.index())
+                    .and_then(|run| run.lock().ok()?.take());
+                if let Some(run) = run {
+                    // SAFETY: `kernel` exists only where the CPU supports its instruction set.
+                    unsafe { (primitives.normalize_groups)(&layout, params, run) };
+                }
+            });
+        } else {
+            // Data streamed from memory: shorter runs, taken by whichever thread is free, so
+            // that a thread slowed down by anything else does not hold the others up.
+            let runs: Vec<GroupRun<'_>> = runs.collect();
+            runs.into_par_iter().for_each(|run| {
                 // SAFETY: `kernel` exists only where the CPU supports its instruction set.
-                unsafe { (primitives.normalize_groups)(&layout, params, run) };
-            }
-        });
+                unsafe { (primitives.normalize_groups)(&layout, params, run) }
+            });
+        }
         return;
     }
     // Few, large groups: the blocks of each group in parallel.

@@ -1,28 +1,30 @@
 //! The algorithm, written once, generic over a small SIMD vector trait that each instruction-set
 //! file implements with `core::arch` intrinsics.
 //!
-//! # Statistics: shifted, per-lane Welford
+//! # Statistics: shifted sums, checked
 //!
-//! A group's values are shifted by `K`, an estimate of the group's mean (the mean of 64 values
-//! sampled across it), and the statistics are those of `d = x - K`. Where `x` and `K` are within
-//! a factor of two, `x - K` is exact (Sterbenz), so the moments of `d` carry no cancellation even
-//! when the mean is far larger than the spread; the variance is unchanged by the shift and the
-//! mean is `K + mean_d`.
+//! A group's values are shifted by `K`, an estimate of the group's mean (the mean of 16 values
+//! sampled at equal strides across it), and the statistics are those of `d = x - K`. Where `x`
+//! and `K` are within a factor of two, `x - K` is exact (Sterbenz), so the moments of `d` carry
+//! no cancellation from a mean far larger than the spread; the variance is unchanged by the shift
+//! and the mean is `K + mean_d`.
 //!
-//! Each SIMD lane runs Welford's update on its own stream of values:
+//! Each block of a group is taken in rows of `UNROLL * LANES` values. Every lane keeps two `f32`
+//! sums, `S1 = sum d` and `S2 = sum d^2` (one subtraction, one addition and one FMA per vector,
+//! with `UNROLL` independent accumulators to cover their latency). After `chunk_rows(LANES)` rows
+//! the lanes' sums are added into `f64` totals, so no `f32` sum runs long. Then
+//! `mean_d = S1 / n` and `m2 = S2 - S1 * mean_d`.
 //!
-//! ```text
-//! n += 1;  delta = d - mean;  mean += delta / n;  m2 += delta * (d - mean)
-//! ```
+//! Shifted sums lose `mean_d^2 / variance` to cancellation, so they are checked: a block whose
+//! `mean_d^2` exceeds its variance (the shift is more than a standard deviation off) is summed
+//! again about the mean just found, which is then within a rounding of its own, and its moments
+//! are moved back to `K`. The loss is therefore at most a factor of two, and only data whose
+//! sampled values misrepresent a block pays a second pass, over a block still in cache.
 //!
-//! All lanes advance together, so `1 / n` is the same for every lane: it comes from a table of
-//! reciprocals, and the hot loop has no division. The values are taken in chunks of
-//! `chunk_rows(LANES)` rows of `UNROLL * LANES` values; `UNROLL` independent accumulators hide
-//! the latency of the dependent update. At the end of a chunk the lanes, which all hold the same
-//! count, are merged in `f64` with Chan's formula, and chunks are merged in order. The tail
-//! shorter than one row (and a whole block shorter than the widest row) is summarized exactly by
-//! its own moments, in `f64`, and merged the same way: it is never padded, so it cannot corrupt
-//! the count or the mean.
+//! The tail shorter than one row (and a whole block shorter than the widest row) is summarized
+//! by its own moments in `f64`, about its first value (see `tail_moments`), and merged with
+//! Chan's formula. Blocks are merged the same way, in order. The tail is never padded with
+//! values that count, so it cannot corrupt the count or the mean.
 //!
 //! # Output: one subtraction and two FMAs per value
 //!
