@@ -5,13 +5,16 @@
 
 use std::sync::Mutex;
 
+/// One thread's run of groups, input and output, taken once by that thread.
+type Run<'a> = Mutex<Option<(&'a [f32], &'a mut [f32])>>;
+
 /// The roofline on the current rayon pool: each thread takes one contiguous run of whole
 /// groups, the same run at every call, as the kernels do. On shapes bound by memory, its
 /// speed-up over one thread is about the most any kernel can get from more threads here.
 pub fn roofline_parallel(x: &[f32], y: &mut [f32], group_len: usize) {
     let threads = rayon::current_num_threads();
     let run_len = (x.len() / group_len).div_ceil(threads).max(1) * group_len;
-    let runs: Vec<Mutex<Option<(&[f32], &mut [f32])>>> = x
+    let runs: Vec<Run<'_>> = x
         .chunks(run_len)
         .zip(y.chunks_mut(run_len))
         .map(|run| Mutex::new(Some(run)))
