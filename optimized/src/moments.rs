@@ -1,5 +1,5 @@
 //! Count, mean and sum of squared deviations (`m2`) of a set of values, merged with Chan's
-//! parallel formula. Kept in `f64`: merges happen once per chunk of thousands of values, so the
+//! parallel formula. Kept in `f64`: merges happen once per block of thousands of values, so the
 //! extra width costs nothing measurable and keeps the merges from adding error of their own.
 
 /// Statistics of a set of `count` values: their mean and `m2 = sum (v - mean)^2`.

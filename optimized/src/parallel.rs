@@ -1,5 +1,6 @@
-//! Multi-threading with rayon. Work is split along the same fixed blocks as the serial path and
-//! merged in the same order, so the output does not depend on the number of threads.
+//! Multi-threading with rayon. Work is split along whole groups, or along the same fixed blocks
+//! as the serial path, merged in the same order, so the output does not depend on the number of
+//! threads.
 
 use crate::{Group, GroupRun, Kernel, Layout, Moments, BLOCK_LEN};
 use rayon::prelude::*;
