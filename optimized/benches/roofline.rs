@@ -3,17 +3,34 @@
 //! write per value for the output. No real GroupNorm can be faster; a kernel's time against this
 //! one says how close it comes to the machine's limit.
 
+use rayon::prelude::*;
 use std::sync::Mutex;
 
 /// One thread's run of groups, input and output, taken once by that thread.
 type Run<'a> = Mutex<Option<(&'a [f32], &'a mut [f32])>>;
 
-/// The roofline on the current rayon pool: each thread takes one contiguous run of whole
-/// groups, the same run at every call, as the kernels do. On shapes bound by memory, its
-/// speed-up over one thread is about the most any kernel can get from more threads here.
+/// The roofline on the current rayon pool, with the kernels' placement: while input and output
+/// fit in 16 MiB, each thread takes one contiguous run of whole groups, the same run at every
+/// call; beyond, runs of about an eighth of a thread's share, taken by whichever thread is free.
+/// On shapes bound by memory, its speed-up over one thread is about the most any kernel can get
+/// from more threads here.
 pub fn roofline_parallel(x: &[f32], y: &mut [f32], group_len: usize) {
     let threads = rayon::current_num_threads();
-    let run_len = (x.len() / group_len).div_ceil(threads).max(1) * group_len;
+    let runs_per_thread = if 2 * x.len() * size_of::<f32>() <= 16 << 20 {
+        1
+    } else {
+        8
+    };
+    let run_len = (x.len() / group_len)
+        .div_ceil(runs_per_thread * threads)
+        .max(1)
+        * group_len;
+    if runs_per_thread > 1 {
+        x.par_chunks(run_len)
+            .zip(y.par_chunks_mut(run_len))
+            .for_each(|(x, y)| roofline(x, y, group_len));
+        return;
+    }
     let runs: Vec<Run<'_>> = x
         .chunks(run_len)
         .zip(y.chunks_mut(run_len))
