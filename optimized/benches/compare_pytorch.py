@@ -168,7 +168,7 @@ def main():
     print("\nours: criterion median, writing into a preallocated buffer. PyTorch: median of timed "
           "batches of `F.group_norm`, which allocates its output on each call, each shape and "
           "thread count in a fresh process. Roofline: one plain sum over each group plus one read, FMA and write "
-          "per value; on 2 threads each thread takes half the groups (on 1 thread below 65536 "
+          "per value; on 2 threads with the kernels' placement of work (on 1 thread below 65536 "
           "values, where the kernels stay on one thread).")
 
 
