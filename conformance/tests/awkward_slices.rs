@@ -373,17 +373,17 @@ fn block_boundaries_and_the_parallel_path() {
     assert_ran_every_kernel(&ran);
 }
 
-/// Groups whose shift (the mean of 16 values sampled at equal strides) is far from the mean of
+/// Groups whose shift (the mean of 32 values sampled at equal strides) is far from the mean of
 /// a block, which the kernels then sum again about its own mean: the sampled values are
-/// outliers (shifted sums alone would lose `(mean - shift)^2 / variance`, about 1000, to
-/// cancellation, and fail here), or the group's blocks sit far apart (each block's moments are
+/// outliers (shifted sums alone would multiply their rounding by `(mean - shift)^2 / variance`,
+/// about 500, and fail here), or the group's blocks sit far apart (each block's moments are
 /// taken about its own mean and must be moved back to the group's shift).
 #[test]
 fn blocks_far_from_the_shift() {
     let mut ran = BTreeSet::new();
-    // One block of 16 * 1000 values: every sampled value is 1000, the others are in [-1, 1).
+    // One block of 32 * 500 values: every sampled value is 1000, the others are in [-1, 1).
     let mut outliers = Problem::new(1, 1, 16_000, 1, false);
-    for v in outliers.x.iter_mut().step_by(1000) {
+    for v in outliers.x.iter_mut().step_by(500) {
         *v = 1000.0;
     }
     // Two blocks and a tail: the first block near 1e4, the second near -1e4, the shift between.

@@ -1,6 +1,6 @@
 //! x86_64 AVX2 + FMA: eight `f32` lanes.
 
-use crate::vector::{entry_points, Vector};
+use crate::vector::{entry_points, Vector, MAX_LANES};
 use core::arch::x86_64::*;
 
 #[derive(Clone, Copy)]
@@ -55,6 +55,20 @@ impl Vector for Avx2 {
             horizontal_sum(_mm256_add_pd(sum_lo, sum_hi)),
             horizontal_sum(_mm256_add_pd(squares_lo, squares_hi)),
         )
+    }
+    #[inline(always)]
+    unsafe fn add_to_f64(self, totals: &mut [f64; MAX_LANES]) {
+        let halves = [
+            _mm256_castps256_ps128(self.0),
+            _mm256_extractf128_ps::<1>(self.0),
+        ];
+        for (four, half) in totals.chunks_exact_mut(4).zip(halves) {
+            // SAFETY: reads and writes the 4 values of `four`.
+            unsafe {
+                let sum = _mm256_add_pd(_mm256_loadu_pd(four.as_ptr()), _mm256_cvtps_pd(half));
+                _mm256_storeu_pd(four.as_mut_ptr(), sum);
+            }
+        }
     }
     #[inline(always)]
     unsafe fn sub(self, rhs: Self) -> Self {

@@ -1,6 +1,6 @@
 //! x86_64 AVX-512F: sixteen `f32` lanes.
 
-use crate::vector::{entry_points, Vector};
+use crate::vector::{entry_points, Vector, MAX_LANES};
 use core::arch::x86_64::*;
 
 #[derive(Clone, Copy)]
@@ -51,6 +51,22 @@ impl Vector for Avx512 {
             add_deviations(_mm512_castps512_ps256(last), first, &mut sums);
         }
         (_mm512_reduce_add_pd(sums.0), _mm512_reduce_add_pd(sums.1))
+    }
+    #[inline(always)]
+    unsafe fn add_to_f64(self, totals: &mut [f64; MAX_LANES]) {
+        let quarters = [
+            _mm512_extractf32x4_ps::<0>(self.0),
+            _mm512_extractf32x4_ps::<1>(self.0),
+            _mm512_extractf32x4_ps::<2>(self.0),
+            _mm512_extractf32x4_ps::<3>(self.0),
+        ];
+        for (four, quarter) in totals.chunks_exact_mut(4).zip(quarters) {
+            // SAFETY: reads and writes the 4 values of `four`.
+            unsafe {
+                let sum = _mm256_add_pd(_mm256_loadu_pd(four.as_ptr()), _mm256_cvtps_pd(quarter));
+                _mm256_storeu_pd(four.as_mut_ptr(), sum);
+            }
+        }
     }
     #[inline(always)]
     unsafe fn sub(self, rhs: Self) -> Self {

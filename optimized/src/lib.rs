@@ -15,9 +15,9 @@
 //! How it is computed (see the `vector` module for the details):
 //!
 //! * **Statistics in one pass** of per-lane sums of `d = x - K` and `d^2`, where the shift `K` is
-//!   the mean of 16 values sampled across the group, so that a mean far larger than the spread
-//!   costs no accuracy; short `f32` runs added into `f64`, and a block whose mean is more than a
-//!   standard deviation from `K` summed again about its own. Each group is split into blocks of
+//!   the mean of 32 values sampled across the group, so that a mean far larger than the spread
+//!   costs no accuracy; short `f32` runs added into `f64`, and a block whose mean is more than
+//!   half a standard deviation from `K` summed again about its own. Each group is split into blocks of
 //!   [`BLOCK_LEN`] values whose boundaries depend on nothing else, merged with Chan's formula in
 //!   a fixed order, so the result is the same bit for bit on any number of threads. Groups
 //!   shorter than 64 values take their statistics in `f64` directly.
@@ -264,7 +264,7 @@ impl Layout {
         })
     }
 
-    /// Normalizes every group of `run` on the calling thread, each block after block.
+    /// Normalizes the groups of `run` one after the other, on the calling thread.
     ///
     /// # Safety
     /// The CPU supports `V`'s instruction set.
@@ -281,13 +281,13 @@ impl Layout {
         for (i, (x, y)) in groups.enumerate() {
             let group = self.group(params, first + i);
             let shift = Group::shift(x);
-            let moments = x
-                .chunks(BLOCK_LEN)
+            let mut moments = Moments::EMPTY;
+            for block in x.chunks(BLOCK_LEN) {
                 // SAFETY: our caller guarantees `V`'s instruction set.
-                .map(|block| unsafe { vector::block_moments::<V>(block, shift) })
-                .fold(Moments::EMPTY, Moments::merge);
+                moments = moments.merge(unsafe { vector::block_moments::<V>(block, shift) });
+            }
             let statistics = group.statistics(moments, shift, x);
-            // SAFETY: as above.
+            // SAFETY: our caller guarantees `V`'s instruction set.
             unsafe { group.write::<V>(&statistics, x, y, 0) };
             let (group_mean, group_rstd) = statistics.mean_rstd();
             if let Some(mean) = mean.as_deref_mut() {
@@ -356,7 +356,7 @@ impl Statistics {
 }
 
 /// Values sampled across a group for its shift `K`: few, because most of them are cache misses.
-const SHIFT_SAMPLE: usize = 16;
+const SHIFT_SAMPLE: usize = 32;
 
 /// The range (2^-100 to 2^100) of variances (plus eps, at the low end) and of output
 /// coefficients for which the `f32` path keeps full precision with a wide margin.
@@ -364,9 +364,9 @@ const F32_PATH_MIN: f64 = 7.888609052210118e-31;
 const F32_PATH_MAX: f64 = 1.2676506002282294e30;
 
 impl Group<'_> {
-    /// The shift `K` of the statistics: the mean of 16 values taken at equal strides across
+    /// The shift `K` of the statistics: the mean of 32 values taken at equal strides across
     /// the group, an estimate of the group's mean. Only its closeness to the mean matters, not
-    /// its rounding, so it is summed in `f32`; a block whose mean it misses by more than a
+    /// its rounding, so it is summed in `f32`; a block whose mean it misses by more than half a
     /// standard deviation is summed again about its own (see `vector`). Short groups have their
     /// statistics taken in `f64`, where no shift is needed.
     fn shift(x: &[f32]) -> f32 {
