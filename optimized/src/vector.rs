@@ -12,13 +12,13 @@
 //! Each block of a group is taken in rows of `UNROLL * LANES` values. Every lane keeps two `f32`
 //! sums, `S1 = sum d` and `S2 = sum d^2` (one subtraction, one addition and one FMA per vector,
 //! with `UNROLL` independent accumulators to cover their latency). After `chunk_rows(LANES)` rows
-//! the lanes' sums are added into `f64` totals, so no `f32` sum runs long. Then
-//! `mean_d = S1 / n` and `m2 = S2 - S1 * mean_d`.
+//! (16; see there for the error bound) the lanes' sums are added into `f64` totals, so no `f32`
+//! sum runs long. Then `mean_d = S1 / n` and `m2 = S2 - S1 * mean_d`.
 //!
 //! Shifted sums multiply their rounding errors by `1 + mean_d^2 / variance`, so they are
 //! checked: a block whose `mean_d` exceeds half its standard deviation is summed again about
-//! the mean just found, which is then within a rounding of its own, and its moments are moved
-//! back to `K`. The factor is therefore at most 1.25, and only data whose sampled values
+//! the mean just found, which is then close to its own (a second check catches the rare case
+//! where it is not), and its moments are moved back to `K`. The factor is therefore at most 1.25, and only data whose sampled values
 //! misrepresent a block pays a second pass, over a block still in cache.
 //!
 //! The tail shorter than one row (and a whole block shorter than the widest row) is summarized
