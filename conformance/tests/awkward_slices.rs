@@ -373,25 +373,29 @@ fn block_boundaries_and_the_parallel_path() {
     assert_ran_every_kernel(&ran);
 }
 
-/// Groups whose shift (the mean of 32 values sampled at equal strides) is far from the mean of
-/// a block, which the kernels then sum again about its own mean: the sampled values are
-/// outliers (shifted sums alone would multiply their rounding by `(mean - shift)^2 / variance`,
-/// about 500, and fail here), or the group's blocks sit far apart (each block's moments are
-/// taken about its own mean and must be moved back to the group's shift).
+/// Blocks whose shift (the mean of their first 32 values) is far from their mean, which the
+/// kernels then sum again about the mean first found: the first values are outliers (shifted
+/// sums alone would multiply their rounding by `(mean - shift)^2 / variance`, about 500 in the
+/// first case, and fail). And a group whose blocks sit far apart, each summed about its own values, whose
+/// moments are merged across the gap.
 #[test]
 fn blocks_far_from_the_shift() {
     let mut ran = BTreeSet::new();
-    // One block of 32 * 500 values: every sampled value is 1000, the others are in [-1, 1).
+    // One block of 16000 values: the first 32 are 1000, the others are in [-1, 1).
     let mut outliers = Problem::new(1, 1, 16_000, 1, false);
-    for v in outliers.x.iter_mut().step_by(500) {
-        *v = 1000.0;
+    outliers.x[..32].fill(1000.0);
+    // The fuzzer's shift-outlier input (conformance/fuzz/README.md): the first 64 of 4096
+    // values 3e12, the rest `(i % 3) 1e9`; one pass about the first values missed the mean.
+    let mut fuzzed = Problem::new(1, 1, 4096, 1, false);
+    for (i, v) in fuzzed.x.iter_mut().enumerate() {
+        *v = if i < 64 { 3e12 } else { (i % 3) as f32 * 1e9 };
     }
-    // Two blocks and a tail: the first block near 1e4, the second near -1e4, the shift between.
+    // Two blocks and a tail: the first block near 1e4, the second near -1e4.
     let mut apart = Problem::new(1, 2, 16_400, 1, true);
     for (i, v) in apart.x.iter_mut().enumerate() {
         *v += if i < 16384 { 1e4 } else { -1e4 };
     }
-    for problem in [outliers, apart] {
+    for problem in [outliers, fuzzed, apart] {
         check_problem(&problem, &mut ran);
     }
     assert_ran_every_kernel(&ran);

@@ -1433,11 +1433,12 @@ fn every_length_through_every_kernel() {
 }
 
 /// Groups of many channels with different means (C/G = 8, 16, 32, beyond the random shapes'
-/// 5) and a sorted group, through every kernel against the reference and the scalar kernel. An
-/// earlier version of the kernels estimated the shift from the group's first values, here one
-/// channel that need not represent the group; with it (and scalar Welford runs of 256 rows),
-/// seeds `0x17` and `0x17e` of `[1, 16, 8, 8]` missed the mean target with the scalar
-/// kernel: 12 ε against 11.7 ε and 8.8 ε.
+/// 5) and a sorted group, through every kernel against the reference and the scalar kernel.
+/// The kernels' shift is the mean of a block's first values, here one channel that need not
+/// represent the block. An earlier version used such a shift with no check (and scalar Welford
+/// runs of 256 rows): seeds `0x17` and `0x17e` of `[1, 16, 8, 8]` missed the mean target with
+/// the scalar kernel, 12 ε against 11.7 ε and 8.8 ε. Now such a block is summed again about its
+/// own mean.
 #[test]
 fn channel_structured_groups_through_every_kernel() {
     let available = available_names();

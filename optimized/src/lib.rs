@@ -14,12 +14,12 @@
 //!
 //! How it is computed (see the `vector` module for the details):
 //!
-//! * **Statistics in one pass** of per-lane sums of `d = x - K` and `d^2`, where the shift `K` is
-//!   the mean of 32 values sampled across the group, so that a mean far larger than the spread
-//!   costs no accuracy; short `f32` runs added into `f64`, and a block whose mean is more than
-//!   half a standard deviation from `K` summed again about its own. Each group is split into blocks of
-//!   [`BLOCK_LEN`] values whose boundaries depend on nothing else, merged with Chan's formula in
-//!   a fixed order, so the result is the same bit for bit on any number of threads. Groups
+//! * **Statistics in one pass** of per-lane sums of `d = x - K` and `d^2`. Each group is split
+//!   into blocks of [`BLOCK_LEN`] values whose boundaries depend on nothing else, merged with
+//!   Chan's formula in a fixed order, so the result is the same bit for bit on any number of
+//!   threads. A block's shift `K` is the mean of its first 32 values, so that a mean far larger
+//!   than the spread costs no accuracy; short `f32` runs are added into `f64`, and a block whose
+//!   mean is more than half a standard deviation from `K` is summed again about its own. Groups
 //!   shorter than 64 values take their statistics in `f64` directly.
 //! * **Output in one subtraction and two FMAs per value**: per channel `scale = gamma * rstd`
 //!   (carried as two `f32` values) and `offset = beta - (mean - S) * scale`, and
@@ -280,13 +280,12 @@ impl Layout {
         let groups = x.chunks(self.group_len).zip(y.chunks_mut(self.group_len));
         for (i, (x, y)) in groups.enumerate() {
             let group = self.group(params, first + i);
-            let shift = Group::shift(x);
             let mut moments = Moments::EMPTY;
             for block in x.chunks(BLOCK_LEN) {
                 // SAFETY: our caller guarantees `V`'s instruction set.
-                moments = moments.merge(unsafe { vector::block_moments::<V>(block, shift) });
+                moments = moments.merge(unsafe { vector::block_moments::<V>(block) });
             }
-            let statistics = group.statistics(moments, shift, x);
+            let statistics = group.statistics(moments, x);
             // SAFETY: our caller guarantees `V`'s instruction set.
             unsafe { group.write::<V>(&statistics, x, y, 0) };
             let (group_mean, group_rstd) = statistics.mean_rstd();
@@ -355,42 +354,18 @@ impl Statistics {
     }
 }
 
-/// Values sampled across a group for its shift `K`: few, because most of them are cache misses.
-const SHIFT_SAMPLE: usize = 32;
-
 /// The range (2^-100 to 2^100) of variances (plus eps, at the low end) and of output
 /// coefficients for which the `f32` path keeps full precision with a wide margin.
 const F32_PATH_MIN: f64 = 7.888609052210118e-31;
 const F32_PATH_MAX: f64 = 1.2676506002282294e30;
 
 impl Group<'_> {
-    /// The shift `K` of the statistics: the mean of 32 values taken at equal strides across
-    /// the group, an estimate of the group's mean. Only its closeness to the mean matters, not
-    /// its rounding, so it is summed in `f32`; a block whose mean it misses by more than half a
-    /// standard deviation is summed again about its own (see `vector`). Short groups have their
-    /// statistics taken in `f64`, where no shift is needed.
-    fn shift(x: &[f32]) -> f32 {
-        if x.len() < vector::SHORT_LEN {
-            return 0.0;
-        }
-        let stride = x.len() / SHIFT_SAMPLE;
-        // Eight partial sums: independent loads (most of them cache misses) and additions.
-        let mut partial = [0.0f32; 8];
-        for row in (0..SHIFT_SAMPLE).step_by(8) {
-            for (lane, sum) in partial.iter_mut().enumerate() {
-                *sum += x[(row + lane) * stride];
-            }
-        }
-        partial.iter().sum::<f32>() / SHIFT_SAMPLE as f32
-    }
-
     fn rstd(&self, variance: f64) -> f64 {
         1.0 / sqrt(variance + f64::from(self.eps))
     }
 
-    /// The group's statistics from the moments of its blocks, taken about `shift` (`x` is the
-    /// whole group).
-    fn statistics(&self, moments: Moments, shift: f32, x: &[f32]) -> Statistics {
+    /// The group's statistics from the moments of its blocks (`x` is the whole group).
+    fn statistics(&self, moments: Moments, x: &[f32]) -> Statistics {
         let variance = moments.variance();
         // The f32 path where its intermediate values sit well inside the f32 range: squares of
         // deviations that neither underflow (with no eps to dominate them) nor overflow, and
@@ -399,7 +374,7 @@ impl Group<'_> {
             && variance + f64::from(self.eps) >= F32_PATH_MIN
             && variance <= F32_PATH_MAX
         {
-            let mean = f64::from(shift) + moments.mean;
+            let mean = moments.mean;
             let rstd = self.rstd(variance);
             let max_gamma = self
                 .weight

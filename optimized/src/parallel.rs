@@ -2,7 +2,7 @@
 //! as the serial path, merged in the same order, so the output does not depend on the number of
 //! threads.
 
-use crate::{Group, GroupRun, Kernel, Layout, Moments, BLOCK_LEN};
+use crate::{GroupRun, Kernel, Layout, Moments, BLOCK_LEN};
 use rayon::prelude::*;
 use std::sync::Mutex;
 use std::vec::Vec;
@@ -88,14 +88,13 @@ pub(crate) fn run(
         .enumerate()
         .map(|(index, (x, y))| {
             let group = layout.group(params, index);
-            let shift = Group::shift(x);
             let blocks: Vec<Moments> = x
                 .par_chunks(BLOCK_LEN)
                 // SAFETY: `kernel` exists only where the CPU supports its instruction set.
-                .map(|block| unsafe { (primitives.block_moments)(block, shift) })
+                .map(|block| unsafe { (primitives.block_moments)(block) })
                 .collect();
             let moments = blocks.into_iter().fold(Moments::EMPTY, Moments::merge);
-            let statistics = group.statistics(moments, shift, x);
+            let statistics = group.statistics(moments, x);
             x.par_chunks(BLOCK_LEN)
                 .zip(y.par_chunks_mut(BLOCK_LEN))
                 .enumerate()
