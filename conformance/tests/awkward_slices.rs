@@ -373,6 +373,60 @@ fn block_boundaries_and_the_parallel_path() {
     assert_ran_every_kernel(&ran);
 }
 
+/// Input and output larger than 16 MiB together, whose output the SIMD kernels write around
+/// the caches, with aligned vector stores after a head of single values: the same bits as
+/// sample by sample (each sample alone fits in the caches, and is written as usual), at every
+/// output offset. Channels of an odd length put every channel's head at another alignment.
+#[test]
+fn outputs_written_around_the_caches() {
+    let mut ran = BTreeSet::new();
+    let problem = Problem::new(2, 6, 180_001, 3, true);
+    assert!(2 * problem.x.len() * size_of::<f32>() > 16 << 20);
+    let half = problem.x.len() / 2;
+    let samples: Vec<Problem> = problem
+        .x
+        .chunks(half)
+        .map(|x| Problem {
+            shape: vec![1, 6, 180_001],
+            num_groups: 3,
+            weight: problem.weight.clone(),
+            bias: problem.bias.clone(),
+            eps: problem.eps,
+            x: x.to_vec(),
+        })
+        .collect();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let reference = problem.reference();
+    for kernel in Kernel::available() {
+        let mut by_sample = (Vec::new(), Vec::new(), Vec::new());
+        for sample in &samples {
+            let out = run(kernel, sample, 0, 0, "one sample");
+            by_sample.0.extend(bits(&out.y));
+            by_sample.1.extend(bits(&out.mean));
+            by_sample.2.extend(bits(&out.rstd));
+        }
+        for out_offset in [0, 1, 6, 8, 15] {
+            let ctx = format!(
+                "{}: {}, output at +{out_offset}",
+                kernel.name(),
+                problem.describe()
+            );
+            let out = run(kernel, &problem, 3, out_offset, &ctx);
+            if out_offset == 0 {
+                assert_close(&out, &reference, problem.group_len(), &ctx);
+            }
+            assert!(
+                bits(&out.y) == by_sample.0,
+                "{ctx}: y differs sample by sample"
+            );
+            assert_eq!(bits(&out.mean), by_sample.1, "{ctx}: mean");
+            assert_eq!(bits(&out.rstd), by_sample.2, "{ctx}: rstd");
+        }
+        ran.insert(kernel.name());
+    }
+    assert_ran_every_kernel(&ran);
+}
+
 /// Blocks whose shift (the mean of their first 32 values) is far from their mean, which the
 /// kernels then sum again about the mean first found: the first values are outliers (shifted
 /// sums alone would multiply their rounding by `(mean - shift)^2 / variance`, about 500 in the

@@ -36,6 +36,37 @@ fn data(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// A buffer whose values start on a 64-byte boundary, as PyTorch allocates its tensors. A
+/// large `Vec<f32>` starts 16 bytes past a page boundary instead, and then most vector loads
+/// straddle two cache lines (see the README's performance section for what that costs).
+struct Aligned {
+    storage: Vec<f32>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(values: &[f32]) -> Aligned {
+        let mut storage = vec![0.0f32; values.len() + 16];
+        let start = storage.as_ptr().align_offset(64);
+        assert!(start < 16, "a 64-byte boundary within 16 floats");
+        storage[start..start + values.len()].copy_from_slice(values);
+        Aligned {
+            storage,
+            start,
+            len: values.len(),
+        }
+    }
+
+    fn get(&self) -> &[f32] {
+        &self.storage[self.start..self.start + self.len]
+    }
+
+    fn get_mut(&mut self) -> &mut [f32] {
+        &mut self.storage[self.start..self.start + self.len]
+    }
+}
+
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -48,10 +79,12 @@ fn benches(c: &mut Criterion) {
     for (shape, num_groups) in SHAPES {
         let len: usize = shape.iter().product();
         let channels = shape[1];
-        let input = data(len, 1);
+        let input = Aligned::new(&data(len, 1));
+        let input = input.get();
         let weight = data(channels, 2);
         let bias = data(channels, 3);
-        let mut y = vec![0.0f32; len];
+        let mut y = Aligned::new(&vec![0.0f32; len]);
+        let y = y.get_mut();
         let params = GroupNorm {
             weight: Some(&weight),
             bias: Some(&bias),
@@ -66,27 +99,27 @@ fn benches(c: &mut Criterion) {
         }
         let run = |kernel: Kernel, y: &mut [f32]| {
             kernel
-                .run(&params, black_box(&input), black_box(y), None)
+                .run(&params, black_box(input), black_box(y), None)
                 .expect("valid arguments")
         };
         for kernel in Kernel::available() {
             group.bench_function(format!("{}_1t", kernel.name()), |b| {
-                one.install(|| b.iter(|| run(kernel, &mut y)))
+                one.install(|| b.iter(|| run(kernel, y)))
             });
         }
         group.bench_function(format!("{}_2t", Kernel::best().name()), |b| {
-            two.install(|| b.iter(|| run(Kernel::best(), &mut y)))
+            two.install(|| b.iter(|| run(Kernel::best(), y)))
         });
         let group_len = len / shape[0] / num_groups;
         group.bench_function("roofline_1t", |b| {
-            b.iter(|| roofline::roofline(black_box(&input), black_box(&mut y), group_len))
+            b.iter(|| roofline::roofline(black_box(input), black_box(&mut *y), group_len))
         });
         // Below 65536 values the kernels stay on one thread, and there is no 2-thread roofline.
         if len >= 1 << 16 {
             group.bench_function("roofline_2t", |b| {
                 two.install(|| {
                     b.iter(|| {
-                        roofline::roofline_parallel(black_box(&input), black_box(&mut y), group_len)
+                        roofline::roofline_parallel(black_box(input), black_box(&mut *y), group_len)
                     })
                 })
             });

@@ -1,8 +1,10 @@
 //! The roofline: the least work any GroupNorm must do on the same buffers. Per group, one read
 //! of every value for the statistics (a plain vectorized sum), then one read, one FMA and one
 //! write per value for the output. No real GroupNorm can be faster; a kernel's time against this
-//! one says how close it comes to the machine's limit.
+//! one says how close it comes to the machine's limit. Like the kernels, it writes its output
+//! around the caches when input and output together exceed `CACHE_RESIDENT_BYTES`.
 
+use groupnorm_optimized::{CACHE_RESIDENT_BYTES, RUNS_PER_THREAD};
 use rayon::prelude::*;
 use std::sync::Mutex;
 
@@ -10,25 +12,22 @@ use std::sync::Mutex;
 type Run<'a> = Mutex<Option<(&'a [f32], &'a mut [f32])>>;
 
 /// The roofline on the current rayon pool, with the kernels' placement: while input and output
-/// fit in 16 MiB, each thread takes one contiguous run of whole groups, the same run at every
-/// call; beyond, runs of about an eighth of a thread's share, taken by whichever thread is free.
-/// On shapes bound by memory, its speed-up over one thread is about the most any kernel can get
-/// from more threads here.
+/// fit in `CACHE_RESIDENT_BYTES`, each thread takes one contiguous run of whole groups, the
+/// same run at every call; beyond, `RUNS_PER_THREAD` runs per thread, taken by whichever thread
+/// is free. On shapes bound by memory, its speed-up over one thread is about the most any
+/// kernel can get from more threads here.
 pub fn roofline_parallel(x: &[f32], y: &mut [f32], group_len: usize) {
     let threads = rayon::current_num_threads();
-    let runs_per_thread = if 2 * x.len() * size_of::<f32>() <= 16 << 20 {
-        1
-    } else {
-        8
-    };
+    let stream = streams(x);
+    let runs_per_thread = if stream { RUNS_PER_THREAD } else { 1 };
     let run_len = (x.len() / group_len)
         .div_ceil(runs_per_thread * threads)
         .max(1)
         * group_len;
-    if runs_per_thread > 1 {
+    if stream {
         x.par_chunks(run_len)
             .zip(y.par_chunks_mut(run_len))
-            .for_each(|(x, y)| roofline(x, y, group_len));
+            .for_each(|(x, y)| run(x, y, group_len, stream));
         return;
     }
     let runs: Vec<Run<'_>> = x
@@ -37,64 +36,155 @@ pub fn roofline_parallel(x: &[f32], y: &mut [f32], group_len: usize) {
         .map(|run| Mutex::new(Some(run)))
         .collect();
     rayon::broadcast(|context| {
-        let run = runs
+        let run_taken = runs
             .get(context.index())
             .and_then(|run| run.lock().ok()?.take());
-        if let Some((x, y)) = run {
-            roofline(x, y, group_len);
+        if let Some((x, y)) = run_taken {
+            run(x, y, group_len, stream);
         }
     });
 }
 
-/// Runs the roofline over `x` in groups of `group_len`, writing `y`; compiled for the widest
-/// instruction set the CPU has, like the kernels it is compared with.
+/// Runs the roofline over `x` in groups of `group_len`, writing `y`.
 pub fn roofline(x: &[f32], y: &mut [f32], group_len: usize) {
+    run(x, y, group_len, streams(x))
+}
+
+/// Whether the kernels would write this call's output around the caches.
+fn streams(x: &[f32]) -> bool {
+    2 * size_of_val(x) > CACHE_RESIDENT_BYTES
+}
+
+/// The roofline over groups of `group_len`, compiled for the widest instruction set the CPU
+/// has, like the kernels it is compared with; with `stream`, the output goes around the caches.
+fn run(x: &[f32], y: &mut [f32], group_len: usize, stream: bool) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { roofline_avx512(x, y, group_len) };
+            return unsafe { roofline_avx512(x, y, group_len, stream) };
         }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { roofline_avx2(x, y, group_len) };
+            return unsafe { roofline_avx2(x, y, group_len, stream) };
         }
     }
-    roofline_portable(x, y, group_len)
+    // Like the scalar and NEON kernels, plain stores whether the call streams or not.
+    let _ = stream;
+    for (xg, yg) in x.chunks(group_len).zip(y.chunks_mut(group_len)) {
+        let (scale, offset) = coefficients(xg);
+        affine(xg, yg, scale, offset);
+    }
 }
 
 /// # Safety
 /// The CPU supports AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn roofline_avx512(x: &[f32], y: &mut [f32], group_len: usize) {
-    roofline_portable(x, y, group_len)
+unsafe fn roofline_avx512(x: &[f32], y: &mut [f32], group_len: usize, stream: bool) {
+    use std::arch::x86_64::*;
+    for (xg, yg) in x.chunks(group_len).zip(y.chunks_mut(group_len)) {
+        let (scale, offset) = coefficients(xg);
+        if !stream {
+            affine(xg, yg, scale, offset);
+            continue;
+        }
+        let (head, x_body, y_body) = split_aligned(xg, yg, 64);
+        affine(head.0, head.1, scale, offset);
+        let (scale_v, offset_v) = (_mm512_set1_ps(scale), _mm512_set1_ps(offset));
+        let mut x_vectors = x_body.chunks_exact(16);
+        let mut y_vectors = y_body.chunks_exact_mut(16);
+        for (xv, yv) in (&mut x_vectors).zip(&mut y_vectors) {
+            // SAFETY: `xv` and `yv` hold 16 values, and `yv` starts on 64 bytes (`y_body`
+            // does).
+            unsafe {
+                let v = _mm512_fmadd_ps(_mm512_loadu_ps(xv.as_ptr()), scale_v, offset_v);
+                _mm512_stream_ps(yv.as_mut_ptr(), v);
+            }
+        }
+        affine(
+            x_vectors.remainder(),
+            y_vectors.into_remainder(),
+            scale,
+            offset,
+        );
+    }
+    if stream {
+        _mm_sfence();
+    }
 }
 
 /// # Safety
 /// The CPU supports AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn roofline_avx2(x: &[f32], y: &mut [f32], group_len: usize) {
-    roofline_portable(x, y, group_len)
-}
-
-/// Written so the compiler vectorizes it: 64 independent partial sums (lane-wise adds need no
-/// reassociation) and an element-wise `mul_add`.
-#[inline(always)]
-fn roofline_portable(x: &[f32], y: &mut [f32], group_len: usize) {
+unsafe fn roofline_avx2(x: &[f32], y: &mut [f32], group_len: usize, stream: bool) {
+    use std::arch::x86_64::*;
     for (xg, yg) in x.chunks(group_len).zip(y.chunks_mut(group_len)) {
-        let mut partial = [0.0f32; 64];
-        let mut rows = xg.chunks_exact(64);
-        for row in &mut rows {
-            for (p, v) in partial.iter_mut().zip(row) {
-                *p += v;
+        let (scale, offset) = coefficients(xg);
+        if !stream {
+            affine(xg, yg, scale, offset);
+            continue;
+        }
+        let (head, x_body, y_body) = split_aligned(xg, yg, 32);
+        affine(head.0, head.1, scale, offset);
+        let (scale_v, offset_v) = (_mm256_set1_ps(scale), _mm256_set1_ps(offset));
+        let mut x_vectors = x_body.chunks_exact(8);
+        let mut y_vectors = y_body.chunks_exact_mut(8);
+        for (xv, yv) in (&mut x_vectors).zip(&mut y_vectors) {
+            // SAFETY: `xv` and `yv` hold 8 values, and `yv` starts on 32 bytes (`y_body` does).
+            unsafe {
+                let v = _mm256_fmadd_ps(_mm256_loadu_ps(xv.as_ptr()), scale_v, offset_v);
+                _mm256_stream_ps(yv.as_mut_ptr(), v);
             }
         }
-        let sum: f32 = partial.iter().sum::<f32>() + rows.remainder().iter().sum::<f32>();
-        let (scale, offset) = (1.0 / (1.0 + sum.abs()), sum * 1e-9);
-        for (xv, yv) in xg.iter().zip(yg.iter_mut()) {
-            *yv = xv.mul_add(scale, offset);
+        affine(
+            x_vectors.remainder(),
+            y_vectors.into_remainder(),
+            scale,
+            offset,
+        );
+    }
+    if stream {
+        _mm_sfence();
+    }
+}
+
+/// Splits a group where `y` reaches a multiple of `align` bytes: the head before, then the rest
+/// of `x` and of `y`.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::type_complexity)]
+#[inline(always)]
+fn split_aligned<'x, 'y>(
+    x: &'x [f32],
+    y: &'y mut [f32],
+    align: usize,
+) -> ((&'x [f32], &'y mut [f32]), &'x [f32], &'y mut [f32]) {
+    let head = y.as_ptr().align_offset(align).min(y.len());
+    let (x_head, x_body) = x.split_at(head);
+    let (y_head, y_body) = y.split_at_mut(head);
+    ((x_head, y_head), x_body, y_body)
+}
+
+/// The statistics pass, written so the compiler vectorizes it: 64 independent partial sums
+/// (lane-wise adds need no reassociation). Returns output coefficients that depend on the sum.
+#[inline(always)]
+fn coefficients(x: &[f32]) -> (f32, f32) {
+    let mut partial = [0.0f32; 64];
+    let mut rows = x.chunks_exact(64);
+    for row in &mut rows {
+        for (p, v) in partial.iter_mut().zip(row) {
+            *p += v;
         }
+    }
+    let sum: f32 = partial.iter().sum::<f32>() + rows.remainder().iter().sum::<f32>();
+    (1.0 / (1.0 + sum.abs()), sum * 1e-9)
+}
+
+/// The output pass with plain stores: an element-wise `mul_add` the compiler vectorizes.
+#[inline(always)]
+fn affine(x: &[f32], y: &mut [f32], scale: f32, offset: f32) {
+    for (xv, yv) in x.iter().zip(y.iter_mut()) {
+        *yv = xv.mul_add(scale, offset);
     }
 }

@@ -24,6 +24,25 @@ impl Vector for Avx2 {
         _mm256_storeu_ps(dst.as_mut_ptr(), self.0)
     }
     #[inline(always)]
+    unsafe fn store_streaming(self, dst: &mut [f32]) {
+        let dst = &mut dst[..Self::LANES];
+        debug_assert_eq!(dst.as_ptr().align_offset(32), 0);
+        // Miri cannot run `vmovntps` (inline assembly in `core::arch`): a plain store there.
+        #[cfg(miri)]
+        return self.store(dst);
+        // SAFETY: `dst` holds 8 values, and our caller guarantees it starts on 32 bytes.
+        #[cfg(not(miri))]
+        unsafe {
+            _mm256_stream_ps(dst.as_mut_ptr(), self.0)
+        }
+    }
+    #[inline(always)]
+    unsafe fn end_streaming() {
+        // Under Miri streaming stores are plain stores, which need no fence (it has no `sfence`).
+        #[cfg(not(miri))]
+        _mm_sfence()
+    }
+    #[inline(always)]
     unsafe fn load_partial(src: &[f32]) -> Self {
         // SAFETY: masked-off lanes are not read, so only `src` itself is accessed.
         unsafe { Avx2(_mm256_maskload_ps(src.as_ptr(), lane_mask(src.len()))) }

@@ -2,18 +2,13 @@
 //! as the serial path, merged in the same order, so the output does not depend on the number of
 //! threads.
 
-use crate::{GroupRun, Kernel, Layout, Moments, BLOCK_LEN};
+use crate::{GroupRun, Kernel, Layout, Moments, BLOCK_LEN, RUNS_PER_THREAD};
 use rayon::prelude::*;
 use std::sync::Mutex;
 use std::vec::Vec;
 
 /// Below this many values a call takes a few microseconds at most, less than waking threads.
 const MIN_PARALLEL_LEN: usize = 1 << 16;
-/// Input and output together up to this size are taken to fit in the caches (half of a 32 MiB
-/// L3): each thread then keeps one fixed run of groups. Larger calls stream from memory.
-const CACHE_RESIDENT_BYTES: usize = 16 << 20;
-/// Runs per thread for calls that stream from memory: enough for the threads to even out.
-const RUNS_PER_THREAD: usize = 8;
 
 pub(crate) fn worth_it(len: usize) -> bool {
     len >= MIN_PARALLEL_LEN && rayon::current_num_threads() > 1
@@ -33,12 +28,7 @@ pub(crate) fn run(
     let threads = rayon::current_num_threads();
     if group_count >= threads {
         // At least a group per thread: runs of whole groups, each computed as on the serial path.
-        let data_bytes = 2 * input.len() * size_of::<f32>();
-        let runs_per_thread = if data_bytes <= CACHE_RESIDENT_BYTES {
-            1
-        } else {
-            RUNS_PER_THREAD
-        };
+        let runs_per_thread = if layout.streaming { RUNS_PER_THREAD } else { 1 };
         let groups_per_run = group_count.div_ceil(runs_per_thread * threads);
         let run_len = groups_per_run * layout.group_len;
         let mut means = mean.map(|m| m.chunks_mut(groups_per_run));

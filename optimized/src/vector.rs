@@ -35,7 +35,10 @@
 //! `y = (x - S) * scale + offset`. The output shift `S` is `f32(mean)` when the mean is larger
 //! than the spread, so that no `f32` quantity near a large mean enters the output (`x - S` is
 //! exact for `x` near `S`), and 0 otherwise. `scale` is carried as two `f32` values, so the
-//! output is rounded about once. The pass is bound by memory, not arithmetic.
+//! output is rounded about once. The pass is bound by memory, not arithmetic. When input and
+//! output together exceed `CACHE_RESIDENT_BYTES`, the output is written with streaming stores
+//! (non-temporal on x86), which do not first read each line from memory (the README's
+//! performance section says what that saves). The values are the same bits either way.
 
 use crate::moments::Moments;
 use crate::{Coefficients, GroupNorm, GroupRun, Layout};
@@ -124,6 +127,27 @@ pub(crate) trait Vector: Copy {
             *total += f64::from(lane);
         }
     }
+
+    /// Stores into `dst[..LANES]` around the caches, where the instruction set can (x86
+    /// non-temporal stores): for outputs too large to stay in cache, whose lines a plain store
+    /// would first read from memory. A plain store here. [`Vector::end_streaming`] must follow
+    /// before the values are read.
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set, and `dst` starts on a multiple of
+    /// `LANES * 4` bytes.
+    #[inline(always)]
+    unsafe fn store_streaming(self, dst: &mut [f32]) {
+        self.store(dst)
+    }
+
+    /// Orders the streaming stores made so far before every later store, so that the thread
+    /// that next reads the output (after a synchronization) sees it. Nothing to do here.
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    #[inline(always)]
+    unsafe fn end_streaming() {}
 
     /// Stores the first `dst.len() < LANES` lanes into `dst`.
     ///
@@ -349,7 +373,8 @@ impl<V: Vector> Affine<V> {
 
 /// Writes `y` for `x`, the part of a group that starts `start` values into it: per channel,
 /// `y = d * scale_hi + (d * scale_lo + offset)` with `d = x - shift`. The inner product is tiny
-/// against the outer one, so the result carries about one rounding: that of the last FMA.
+/// against the outer one, so the result carries about one rounding: that of the last FMA. With
+/// `coefficients.stream_output`, stores go around the caches (see [`Vector::store_streaming`]).
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
@@ -360,25 +385,72 @@ pub(crate) unsafe fn normalize<V: Vector>(
     coefficients: &Coefficients<'_>,
     start: usize,
 ) {
+    let stream = coefficients.stream_output;
     for (x, y, gamma, beta) in coefficients.channels(x, y, start) {
         let affine = coefficients.affine(gamma, beta).splat::<V>();
-        let mut x_rows = x.chunks_exact(UNROLL * V::LANES);
-        let mut y_rows = y.chunks_exact_mut(UNROLL * V::LANES);
-        for (xr, yr) in (&mut x_rows).zip(&mut y_rows) {
-            for j in 0..UNROLL {
-                affine
-                    .apply(V::load(&xr[j * V::LANES..]))
-                    .store(&mut yr[j * V::LANES..]);
-            }
+        if stream {
+            // Values before the first vector-aligned one in `y` go one by one, as a tail does;
+            // the result is the same wherever the vectors start.
+            let head = y.as_ptr().align_offset(V::LANES * 4).min(y.len());
+            let (x_head, x) = x.split_at(head);
+            let (y_head, y) = y.split_at_mut(head);
+            normalize_span::<V, false>(&affine, x_head, y_head);
+            normalize_span::<V, true>(&affine, x, y);
+        } else {
+            normalize_span::<V, false>(&affine, x, y);
         }
-        let mut x_chunks = x_rows.remainder().chunks_exact(V::LANES);
-        let mut y_chunks = y_rows.into_remainder().chunks_exact_mut(V::LANES);
-        for (xc, yc) in (&mut x_chunks).zip(&mut y_chunks) {
-            affine.apply(V::load(xc)).store(yc);
+    }
+    if stream {
+        V::end_streaming();
+    }
+}
+
+/// `y = affine(x)` over one channel's span: rows of `UNROLL` vectors, then single vectors,
+/// then a partial one. `STREAM` stores with [`Vector::store_streaming`]; `y` then starts on a
+/// multiple of `LANES * 4` bytes.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set, and with `STREAM`, `y` is aligned as said.
+#[inline(always)]
+unsafe fn normalize_span<V: Vector, const STREAM: bool>(
+    affine: &Affine<V>,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let mut x_rows = x.chunks_exact(UNROLL * V::LANES);
+    let mut y_rows = y.chunks_exact_mut(UNROLL * V::LANES);
+    for (xr, yr) in (&mut x_rows).zip(&mut y_rows) {
+        for j in 0..UNROLL {
+            store::<V, STREAM>(
+                affine.apply(V::load(&xr[j * V::LANES..])),
+                &mut yr[j * V::LANES..],
+            );
         }
-        let (x_tail, y_tail) = (x_chunks.remainder(), y_chunks.into_remainder());
-        if !x_tail.is_empty() {
-            affine.apply(V::load_partial(x_tail)).store_partial(y_tail);
+    }
+    let mut x_chunks = x_rows.remainder().chunks_exact(V::LANES);
+    let mut y_chunks = y_rows.into_remainder().chunks_exact_mut(V::LANES);
+    for (xc, yc) in (&mut x_chunks).zip(&mut y_chunks) {
+        store::<V, STREAM>(affine.apply(V::load(xc)), yc);
+    }
+    let (x_tail, y_tail) = (x_chunks.remainder(), y_chunks.into_remainder());
+    if !x_tail.is_empty() {
+        affine.apply(V::load_partial(x_tail)).store_partial(y_tail);
+    }
+}
+
+/// A whole vector's store: streaming with `STREAM`.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set, and with `STREAM`, `dst` starts on a multiple of
+/// `LANES * 4` bytes.
+#[inline(always)]
+unsafe fn store<V: Vector, const STREAM: bool>(v: V, dst: &mut [f32]) {
+    // SAFETY: our caller guarantees the instruction set and, when streaming, the alignment.
+    unsafe {
+        if STREAM {
+            v.store_streaming(dst)
+        } else {
+            v.store(dst)
         }
     }
 }
