@@ -77,78 +77,71 @@ fn run(x: &[f32], y: &mut [f32], group_len: usize, stream: bool) {
     }
 }
 
-/// # Safety
-/// The CPU supports AVX-512F.
+/// Writes a per-ISA roofline: plain stores through [`affine`], or streaming stores after a head
+/// of single values up to the first `lanes`-aligned value of each group's output.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn roofline_avx512(x: &[f32], y: &mut [f32], group_len: usize, stream: bool) {
-    use std::arch::x86_64::*;
-    for (xg, yg) in x.chunks(group_len).zip(y.chunks_mut(group_len)) {
-        let (scale, offset) = coefficients(xg);
-        if !stream {
-            affine(xg, yg, scale, offset);
-            continue;
-        }
-        let (head, x_body, y_body) = split_aligned(xg, yg, 64);
-        affine(head.0, head.1, scale, offset);
-        let (scale_v, offset_v) = (_mm512_set1_ps(scale), _mm512_set1_ps(offset));
-        let mut x_vectors = x_body.chunks_exact(16);
-        let mut y_vectors = y_body.chunks_exact_mut(16);
-        for (xv, yv) in (&mut x_vectors).zip(&mut y_vectors) {
-            // SAFETY: `xv` and `yv` hold 16 values, and `yv` starts on 64 bytes (`y_body`
-            // does).
-            unsafe {
-                let v = _mm512_fmadd_ps(_mm512_loadu_ps(xv.as_ptr()), scale_v, offset_v);
-                _mm512_stream_ps(yv.as_mut_ptr(), v);
+macro_rules! streaming_roofline {
+    ($name:ident, $feature:literal, $lanes:literal, $set1:ident, $load:ident, $fmadd:ident, $stream:ident) => {
+        /// # Safety
+        /// The CPU supports the instruction set named in the `target_feature` attribute.
+        #[target_feature(enable = $feature)]
+        unsafe fn $name(x: &[f32], y: &mut [f32], group_len: usize, stream: bool) {
+            use std::arch::x86_64::*;
+            for (xg, yg) in x.chunks(group_len).zip(y.chunks_mut(group_len)) {
+                let (scale, offset) = coefficients(xg);
+                if !stream {
+                    affine(xg, yg, scale, offset);
+                    continue;
+                }
+                let (head, x_body, y_body) = split_aligned(xg, yg, $lanes * 4);
+                affine(head.0, head.1, scale, offset);
+                let (scale_v, offset_v) = ($set1(scale), $set1(offset));
+                let mut x_vectors = x_body.chunks_exact($lanes);
+                let mut y_vectors = y_body.chunks_exact_mut($lanes);
+                for (xv, yv) in (&mut x_vectors).zip(&mut y_vectors) {
+                    // SAFETY: `xv` and `yv` hold a vector's values, and `yv` starts on the
+                    // vector's width in bytes (`y_body` does).
+                    unsafe {
+                        $stream(
+                            yv.as_mut_ptr(),
+                            $fmadd($load(xv.as_ptr()), scale_v, offset_v),
+                        )
+                    };
+                }
+                affine(
+                    x_vectors.remainder(),
+                    y_vectors.into_remainder(),
+                    scale,
+                    offset,
+                );
+            }
+            if stream {
+                _mm_sfence();
             }
         }
-        affine(
-            x_vectors.remainder(),
-            y_vectors.into_remainder(),
-            scale,
-            offset,
-        );
-    }
-    if stream {
-        _mm_sfence();
-    }
+    };
 }
 
-/// # Safety
-/// The CPU supports AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn roofline_avx2(x: &[f32], y: &mut [f32], group_len: usize, stream: bool) {
-    use std::arch::x86_64::*;
-    for (xg, yg) in x.chunks(group_len).zip(y.chunks_mut(group_len)) {
-        let (scale, offset) = coefficients(xg);
-        if !stream {
-            affine(xg, yg, scale, offset);
-            continue;
-        }
-        let (head, x_body, y_body) = split_aligned(xg, yg, 32);
-        affine(head.0, head.1, scale, offset);
-        let (scale_v, offset_v) = (_mm256_set1_ps(scale), _mm256_set1_ps(offset));
-        let mut x_vectors = x_body.chunks_exact(8);
-        let mut y_vectors = y_body.chunks_exact_mut(8);
-        for (xv, yv) in (&mut x_vectors).zip(&mut y_vectors) {
-            // SAFETY: `xv` and `yv` hold 8 values, and `yv` starts on 32 bytes (`y_body` does).
-            unsafe {
-                let v = _mm256_fmadd_ps(_mm256_loadu_ps(xv.as_ptr()), scale_v, offset_v);
-                _mm256_stream_ps(yv.as_mut_ptr(), v);
-            }
-        }
-        affine(
-            x_vectors.remainder(),
-            y_vectors.into_remainder(),
-            scale,
-            offset,
-        );
-    }
-    if stream {
-        _mm_sfence();
-    }
-}
+streaming_roofline!(
+    roofline_avx512,
+    "avx512f",
+    16,
+    _mm512_set1_ps,
+    _mm512_loadu_ps,
+    _mm512_fmadd_ps,
+    _mm512_stream_ps
+);
+#[cfg(target_arch = "x86_64")]
+streaming_roofline!(
+    roofline_avx2,
+    "avx2,fma",
+    8,
+    _mm256_set1_ps,
+    _mm256_loadu_ps,
+    _mm256_fmadd_ps,
+    _mm256_stream_ps
+);
 
 /// Splits a group where `y` reaches a multiple of `align` bytes: the head before, then the rest
 /// of `x` and of `y`.
