@@ -483,7 +483,7 @@ pub(crate) struct Coefficients<'a> {
     /// The output shift `S` of `y = (x - S) * scale + offset`.
     shift: f32,
     /// Whether `y` is written around the caches.
-    pub stream_output: bool,
+    stream_output: bool,
 }
 
 impl Coefficients<'_> {

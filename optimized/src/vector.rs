@@ -299,13 +299,12 @@ impl LaneTotals {
     }
 }
 
-/// Moments of `tail`, shorter than one row, in one pass in `f64` about the
-/// tail's first value `x0`: `d = x - x0` and `d^2` are within an `f64` rounding of exact, and
-/// Samuelson's inequality, `(x0 - mean)^2 <= (n - 1) m2 / n`, bounds `sum d^2` by `n m2`. So
-/// the cancellation in `m2 = sum d^2 - (sum d)^2 / n` amplifies the sums' own rounding (under
-/// `n` units) at most `n` times: with `n < 64`, `m2` keeps over 40 of `f64`'s 53 bits, far
-/// more than the `f32` result needs. Never padded with values of its own, so the count and
-/// mean are those of the tail.
+/// Moments of `tail`, shorter than one row, in one pass in `f64` about its first value `x0`:
+/// `d = x - x0` and `d^2` are within an `f64` rounding of exact, and Samuelson's inequality,
+/// `(x0 - mean)^2 <= (n - 1) m2 / n`, bounds `sum d^2` by `n m2`. So the cancellation in
+/// `m2 = sum d^2 - (sum d)^2 / n` amplifies the sums' own rounding (under `n` units) at most `n`
+/// times: with `n < 64`, `m2` keeps over 40 of `f64`'s 53 bits, far more than the `f32` result
+/// needs. Never padded with values of its own, so the count and mean are those of the tail.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
