@@ -12,7 +12,7 @@
    thread count in a fresh Python process.
 3. Prints a markdown table: shape, threads, ours, PyTorch, PyTorch / ours, the speed-ups of ours
    and of the roofline over 1 thread, and ours as a percentage of the roofline on as many
-   threads.
+   threads. Then a second one: every kernel on 1 thread, and its percentage of the roofline.
 
 PyTorch is optional: without it the script says so and still reports ours and the roofline.
 `F.group_norm` allocates its output on every call; ours writes into the caller's buffer.
@@ -65,6 +65,32 @@ def best_kernel(target_dir, group):
         if os.path.isdir(os.path.join(target_dir, "criterion", group, f"{name}_2t")):
             return name
     raise SystemExit(f"no benchmark results for {group}")
+
+
+def print_every_kernel(target_dir, started):
+    """Every kernel this run benchmarked, on 1 thread, as a percentage of the 1-thread roofline
+    (results left by earlier runs, such as another machine's kernels, are skipped)."""
+    def ran(group, function):
+        path = os.path.join(target_dir, "criterion", group, function, "new", "estimates.json")
+        return os.path.exists(path) and os.path.getmtime(path) >= started
+
+    kernels = [k for k in ("scalar", "avx2", "avx512", "neon")
+               if any(ran(group_name(shape, groups), f"{k}_1t") for shape, groups in SHAPES)]
+    print("\nEvery kernel on 1 thread, and its percentage of the 1-thread roofline:\n")
+    print("| shape | G | roofline | " + " | ".join(kernels) + " |")
+    print("|---|---|---|" + "---|" * len(kernels))
+    for shape, groups in SHAPES:
+        group = group_name(shape, groups)
+        roofline = criterion_median_ns(target_dir, group, "roofline_1t")
+        cells = []
+        for kernel in kernels:
+            if ran(group, f"{kernel}_1t"):
+                ours = criterion_median_ns(target_dir, group, f"{kernel}_1t")
+                cells.append(f"{fmt_ns(ours)} ({roofline / ours * 100:.0f}%)")
+            else:
+                cells.append("n/a")
+        shape_s = "(" + ", ".join(map(str, shape)) + ")"
+        print(f"| {shape_s} | {groups} | {fmt_ns(roofline)} | " + " | ".join(cells) + " |")
 
 
 def median_ns(call, min_seconds):
@@ -123,6 +149,7 @@ def main():
         print(json.dumps(time_torch_here(tuple(shape), groups, threads, min_seconds)))
         return
     quick = "--quick" in sys.argv[1:]
+    started = time.time()
     target_dir = run_ours(quick)
     try:
         import torch
@@ -166,6 +193,7 @@ def main():
             shape_s = "(" + ", ".join(map(str, shape)) + ")"
             print(f"| {shape_s} | {groups} | {threads} | {kernel} | {fmt_ns(ours)} | "
                   f"{theirs_s} | {ratio} | {speedup} | {roofline_speedup} | {percent} |")
+    print_every_kernel(target_dir, started)
     print("\nours: criterion median, writing into a preallocated buffer that starts on 64 bytes, "
           "as PyTorch's tensors do. PyTorch: median of timed "
           "batches of `F.group_norm`, which allocates its output on each call, each shape and "
