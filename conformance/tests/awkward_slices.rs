@@ -375,8 +375,9 @@ fn block_boundaries_and_the_parallel_path() {
 
 /// Input and output larger than 16 MiB together, whose output the SIMD kernels write around
 /// the caches, with aligned vector stores after a head of single values: the same bits as
-/// sample by sample (each sample alone fits in the caches, and is written as usual), at every
-/// output offset. Channels of an odd length put every channel's head at another alignment.
+/// sample by sample (each sample alone fits in the caches, and is written as usual), with the
+/// output at offsets across a 64-byte line. Channels of an odd length put every channel's head
+/// at another alignment.
 #[test]
 fn outputs_written_around_the_caches() {
     let mut ran = BTreeSet::new();
@@ -430,8 +431,8 @@ fn outputs_written_around_the_caches() {
 /// Blocks whose shift (the mean of their first 32 values) is far from their mean, which the
 /// kernels then sum again about the mean first found: the first values are outliers (shifted
 /// sums alone would multiply their rounding by `(mean - shift)^2 / variance`, about 500 in the
-/// first case, and fail). And a group whose blocks sit far apart, each summed about its own values, whose
-/// moments are merged across the gap.
+/// first case, and fail). And a group whose blocks sit far apart, each summed about its own
+/// values, whose moments are merged across the gap.
 #[test]
 fn blocks_far_from_the_shift() {
     let mut ran = BTreeSet::new();
