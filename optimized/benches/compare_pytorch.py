@@ -41,9 +41,12 @@ def group_name(shape, groups):
     return "x".join(map(str, shape)) + f"_g{groups}"
 
 
+def estimates_path(target_dir, group, function):
+    return os.path.join(target_dir, "criterion", group, function, "new", "estimates.json")
+
+
 def criterion_median_ns(target_dir, group, function):
-    path = os.path.join(target_dir, "criterion", group, function, "new", "estimates.json")
-    with open(path) as f:
+    with open(estimates_path(target_dir, group, function)) as f:
         return json.load(f)["median"]["point_estimate"]
 
 
@@ -71,7 +74,7 @@ def print_every_kernel(target_dir, started):
     """Every kernel this run benchmarked, on 1 thread, as a percentage of the 1-thread roofline
     (results left by earlier runs, such as another machine's kernels, are skipped)."""
     def ran(group, function):
-        path = os.path.join(target_dir, "criterion", group, function, "new", "estimates.json")
+        path = estimates_path(target_dir, group, function)
         return os.path.exists(path) and os.path.getmtime(path) >= started
 
     kernels = [k for k in ("scalar", "avx2", "avx512", "neon")
