@@ -182,7 +182,7 @@ const fn chunk_rows(lanes: usize) -> usize {
 pub(crate) const MAX_LANES: usize = 16;
 /// Blocks shorter than the widest row are all tail, whatever the kernel, so that every kernel
 /// takes the statistics of a short group the same way: exactly, in `f64`, with no shift.
-pub(crate) const SHORT_LEN: usize = UNROLL * MAX_LANES;
+const SHORT_LEN: usize = UNROLL * MAX_LANES;
 /// Passes over a block whose shift is off its mean by more than half a standard deviation: each
 /// sums again about the mean the pass before found (see [`block_moments`]).
 const MAX_RESHIFTS: usize = 2;
