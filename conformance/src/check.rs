@@ -353,8 +353,7 @@ pub struct KernelOutput {
     pub rstd: Vec<f32>,
 }
 
-/// Runs `kernel` on `case`: input, weight and bias as stored, `eps` cast to `f32` (the kernel's
-/// parameter type).
+/// Runs `kernel` on `case`: input, weight, bias and `eps` as stored.
 pub fn run_kernel(
     case: &Case,
     kernel: groupnorm_optimized::Kernel,
@@ -364,7 +363,7 @@ pub fn run_kernel(
         num_groups: case.num_groups,
         weight: case.weight.as_deref(),
         bias: case.bias.as_deref(),
-        eps: case.eps as f32,
+        eps: case.eps,
     };
     let mut out = KernelOutput {
         y: vec![0.0; case.input.len()],

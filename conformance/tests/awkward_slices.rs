@@ -53,7 +53,7 @@ struct Problem {
     num_groups: usize,
     weight: Option<Vec<f32>>,
     bias: Option<Vec<f32>>,
-    eps: f32,
+    eps: f64,
     x: Vec<f32>,
 }
 
@@ -109,7 +109,7 @@ impl Problem {
             self.num_groups,
             w.as_deref(),
             b.as_deref(),
-            f64::from(self.eps),
+            self.eps,
         )
         .expect("valid problem")
     }

@@ -213,6 +213,36 @@ fn every_kernel_is_at_least_as_accurate_as_pytorch_f32() {
     );
 }
 
+/// On a constant group (variance exactly 0) PyTorch's float32 `rstd` is `f32(1 / sqrt(eps))`,
+/// computed in double from its double `eps`, with no rounding of the data to differ by: every
+/// kernel must give the same bits. (An `eps` rounded to `f32` first gives 316.22778 for
+/// `eps = 1e-5`, an ulp above PyTorch's 316.22775.)
+#[test]
+fn constant_groups_give_pytorch_f32_rstd_bit_for_bit() {
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for (name, outputs) in kernel_runs() {
+        for (case, out) in cases().zip(outputs) {
+            for (g, group) in case.input.chunks(case.group_len().max(1)).enumerate() {
+                if !group.iter().all(|&v| v == group[0] && v.is_finite()) {
+                    continue;
+                }
+                compared += 1;
+                let (ours, pytorch) = (out.rstd[g], case.expected_f32.rstd[g]);
+                if !(ours.to_bits() == pytorch.to_bits() || ours.is_nan() && pytorch.is_nan()) {
+                    failures.push(format!(
+                        "{} [{name}] group {g}: rstd {ours:e}, PyTorch float32 {pytorch:e}",
+                        case.name
+                    ));
+                }
+            }
+        }
+    }
+    println!("constant groups compared: {compared}");
+    assert!(compared > 0, "the vectors hold no constant group");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// (d) Every SIMD kernel agrees with the scalar kernel within 8 eps32.
 #[test]
 fn simd_kernels_agree_with_scalar() {

@@ -102,8 +102,11 @@ pub struct GroupNorm<'a> {
     pub weight: Option<&'a [f32]>,
     /// `beta`, one per channel; 0 when `None`.
     pub bias: Option<&'a [f32]>,
-    /// Added to the variance inside the square root.
-    pub eps: f32,
+    /// Added to the variance inside the square root. An `f64`, as PyTorch keeps it for every
+    /// dtype: its `f32` kernel computes `rstd` from `var + eps` in `f64`, so `eps = 1e-5` and
+    /// its `f32` rounding give `rstd` values an ulp apart, and `eps` outside the `f32` range
+    /// still counts.
+    pub eps: f64,
 }
 
 impl<'a> GroupNorm<'a> {
@@ -346,7 +349,7 @@ struct Group<'a> {
     weight: Option<&'a [f32]>,
     bias: Option<&'a [f32]>,
     channel_len: usize,
-    eps: f32,
+    eps: f64,
     stream_output: bool,
 }
 
@@ -381,7 +384,7 @@ const F32_PATH_MAX: f64 = 1.2676506002282294e30;
 
 impl Group<'_> {
     fn rstd(&self, variance: f64) -> f64 {
-        1.0 / sqrt(variance + f64::from(self.eps))
+        1.0 / sqrt(variance + self.eps)
     }
 
     /// The group's statistics from the moments of its blocks (`x` is the whole group).
@@ -391,7 +394,7 @@ impl Group<'_> {
         // deviations that neither underflow (with no eps to dominate them) nor overflow, and
         // output coefficients that fit. Anywhere else (non-finite values included), f64.
         if moments.mean.is_finite()
-            && variance + f64::from(self.eps) >= F32_PATH_MIN
+            && variance + self.eps >= F32_PATH_MIN
             && variance <= F32_PATH_MAX
         {
             let mean = moments.mean;

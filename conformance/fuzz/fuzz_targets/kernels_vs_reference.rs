@@ -181,7 +181,7 @@ fn run(kernel: Kernel, case: &Case) -> Output {
         num_groups: case.num_groups,
         weight: case.weight.as_deref(),
         bias: case.bias.as_deref(),
-        eps: case.eps,
+        eps: f64::from(case.eps),
     };
     let stats = Stats {
         mean: &mut out.mean,
