@@ -412,6 +412,40 @@ def ill_conditioned_cases():
         w, b = affine(name, 6)
         cases.append(Case(name, f"{desc} Shape 2x6x4x4, 3 groups, random data.", x, 3, 1e-5,
                           w if hw else None, b if hb else None))
+
+    # non-finite affine parameters: PyTorch computes y = x * scale + (bias - mean * scale) with
+    # scale = rstd * weight, so an infinite weight gives +-Inf or NaN by the signs of x and mean
+    inf, nan = float("inf"), float("nan")
+    name = "nonfinite_weight"
+    x = 0.5 + randn(name, shape)
+    w, b = affine(name, 6)
+    w[0], w[3], w[4] = inf, -inf, nan
+    cases.append(Case(name, "x = 0.5 + randn, weight +Inf on channel 0, -Inf on channel 3 and NaN "
+                      "on channel 4, random bias. PyTorch computes y = x * scale + (bias - mean "
+                      "* scale) with scale = rstd * weight, so an infinite weight gives +-Inf or "
+                      "NaN by the signs of x and the mean.", x, 3, 1e-5, w, b))
+    name = "nonfinite_bias"
+    x = randn(name, shape)
+    w, b = affine(name, 6)
+    b[1], b[2], b[5] = inf, -inf, nan
+    w[2] = inf
+    cases.append(Case(name, "Bias +Inf on channel 1, -Inf on channel 2 (whose weight is +Inf too) "
+                      "and NaN on channel 5, random weight otherwise.", x, 3, 1e-5, w, b))
+
+    # eps outside the float32 range: PyTorch keeps eps as a double for every dtype
+    name = "eps_below_f32_range"
+    x = randn(name, shape)
+    # constant 0: with any other constant, PyTorch's x * scale + (bias - mean * scale) cancels
+    # two values near 1e25, and even its float64 y is off by about 1e9
+    x[1, 2:4] = 0.0  # batch 1, group 1 is constant
+    w, b = affine(name, 6)
+    cases.append(Case(name, "eps 1e-50, below the float32 range, and batch 1 group 1 constant 0: "
+                      "PyTorch adds eps in double, so rstd there is 1e25 and y is the bias, not "
+                      "NaN.", x, 3, 1e-50, w, b))
+    name = "eps_above_f32_range"
+    x = randn(name, shape)
+    cases.append(Case(name, "eps 1e39, above the float32 maximum: rstd about 3.2e-20 and y about "
+                      "1e-20.", x, 3, 1e39))
     return cases
 
 

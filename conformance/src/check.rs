@@ -62,14 +62,24 @@
 //! it need not be the same non-finite value: PyTorch's Welford mean of a group holding an
 //! infinity depends on where the infinity sits. `m += (x - m) / n` turns `m` into `±inf` at the
 //! infinity, and the next update computes `x - inf` and then `inf - inf = NaN`; so the mean is
-//! `±inf` when the infinity is the last value of the group (`posinf_last_of_group`) and NaN when
-//! it is the first or in the middle. The reference's plain sum gives `±inf` wherever it sits.
+//! NaN when the infinity is first or in the middle, and `±inf` only when no update follows it:
+//! last in a short group (`posinf_last_of_group`, 32 values). In longer groups PyTorch merges
+//! partial means, and the same infinity last gave NaN (float32 at 100 values, float64 at
+//! 20000, torch 2.15). The reference's plain sum gives `±inf` wherever it sits.
 //! Where PyTorch's value is finite, ours must be finite and within the tolerance.
 //!
 //! PyTorch float32 overflows on groups whose squares exceed the float32 range (`|x|` above
 //! `sqrt(f32::MAX)`, about `1.8e19`: the `huge_scale_1e30` and `near_f32_max` cases) and returns
 //! NaN there while float64 is finite. Check (b) accepts exactly that, and nothing else; the
-//! kernels are always compared with PyTorch float64, which they must match there too.
+//! kernels are always compared with PyTorch float64, which they must match there too. (Just
+//! above the limit, at `1e20 * randn`, some groups' variance overflows to `inf` without a NaN,
+//! and PyTorch float32 gives `rstd = 0` and `y = 0`; no vector holds such a group.)
+//!
+//! Check (c) takes PyTorch float64 as exact at float32's scale. It computes
+//! `y = x * scale + (beta - mean * scale)`, whose rounding grows with `kappa = |mean| * rstd`:
+//! about `e64 * kappa * |gamma|`, far below `e32` for every vector (kappa up to 1e7). A constant
+//! group of -2.5 under `eps = 1e-50` (kappa 2.5e25) put PyTorch float64's `y` off by 5.4e8
+//! (where `y` is the bias), so `eps_below_f32_range` makes its constant group 0.
 
 use crate::vectors::Case;
 use groupnorm_reference::GroupNormOutput;

@@ -29,9 +29,10 @@
 //!   streaming stores on x86, so that memory is not read for lines about to be overwritten.
 //! * **Groups the `f32` arithmetic cannot carry** are computed again in `f64`, as the reference
 //!   computes them: a NaN or infinity in the data; squares beyond the `f32` range (values above
-//!   about `1e19`); `var + eps` below 2^-100; a variance or an output coefficient above 2^100.
-//!   PyTorch's own `f32` kernel returns NaN for values above about `1e19`; its `f64` kernel and
-//!   this crate return the finite result.
+//!   about `1e19`); `var + eps` below 2^-100; a variance or an output coefficient above 2^100,
+//!   an infinite weight included (there `y` follows PyTorch's order of operations, which decides
+//!   where `inf - inf` gives NaN). PyTorch's own `f32` kernel returns NaN (or `rstd = 0`) for values above about `1e19`; its
+//!   `f64` kernel and this crate return the finite result.
 //!
 //! Kernels: `scalar` (portable), `avx2` (x86_64 AVX2 + FMA), `avx512` (x86_64 AVX-512F) and
 //! `neon` (aarch64). [`Kernel::available`] lists those this CPU supports and
@@ -365,8 +366,11 @@ struct Statistics {
 enum Output {
     /// The usual case: `y = (x - shift) * scale + offset` in `f32`, one FMA per value.
     Fma { shift: f32 },
-    /// A group whose `f32` moments are not finite (non-finite values, or squares beyond the
-    /// `f32` range): mean, variance and output in `f64`, as the reference computes them.
+    /// Every other group: mean, variance and output in `f64`, as the reference computes them.
+    /// That is a group whose `f32` moments are not finite (non-finite values, or squares beyond
+    /// the `f32` range), whose `var + eps` is below 2^-100 or variance above 2^100, or whose
+    /// output coefficients (`gamma * rstd`, `beta`) go beyond 2^100, an infinite `gamma`
+    /// included.
     Exact,
 }
 
@@ -466,8 +470,16 @@ impl Group<'_> {
             }
             Output::Exact => {
                 for (x, y, gamma, beta) in coefficients.channels(x, y, start) {
+                    // As the reference computes it: where the scale is not finite, PyTorch's
+                    // `x * scale + (beta - mean * scale)` decides which values are NaN.
+                    let scale = rstd * gamma;
                     for (xv, yv) in x.iter().zip(y) {
-                        *yv = ((f64::from(*xv) - mean) * rstd * gamma + beta) as f32;
+                        let x = f64::from(*xv);
+                        *yv = if scale.is_finite() {
+                            (x - mean) * rstd * gamma + beta
+                        } else {
+                            x * scale + (beta - mean * scale)
+                        } as f32;
                     }
                 }
             }
