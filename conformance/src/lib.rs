@@ -8,11 +8,13 @@
 //!   error analysis ([`check`], whose docs hold the derivation);
 //! * reports a kernel case by case as a table ([`report`]), which the `groupnorm-conformance`
 //!   runner prints;
-//! * prints tensors the way PyTorch does ([`torch_print`]), for comparing with a notebook by eye.
+//! * prints tensors the way PyTorch does ([`torch_print`]), for comparing with a notebook by eye;
+//! * runs the `groupnorm-conformance` command line ([`cli`]).
 //!
 //! Expected values come only from the vectors: nothing here computes an expected output.
 
 pub mod check;
+pub mod cli;
 pub mod report;
 pub mod torch_print;
 pub mod vectors;

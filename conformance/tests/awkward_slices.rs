@@ -301,8 +301,8 @@ fn every_input_and_output_offset() {
     assert_ran_every_kernel(&ran);
 }
 
-/// The group lengths around the SIMD rows (4, 8, 16, 32, 64 values), the 256-row chunks and the
-/// lane counts, each as `(C/G, spatial)` factorizations: one channel, one position per channel,
+/// The group lengths around the SIMD rows (4, 8, 16, 32, 64 values), the `f32` runs added into
+/// `f64` (16 rows: 256, 512 and 1024 values for 4, 8 and 16 lanes) and the lane counts, each as `(C/G, spatial)` factorizations: one channel, one position per channel,
 /// and an odd `C/G` where `L` has an odd factor.
 fn factorizations(len: usize) -> Vec<(usize, usize)> {
     let mut out = vec![(1, len), (len, 1)];
@@ -319,7 +319,9 @@ fn factorizations(len: usize) -> Vec<(usize, usize)> {
 #[test]
 fn group_lengths_at_every_simd_boundary() {
     let mut ran = BTreeSet::new();
-    let lengths = (1..=33).chain([63, 64, 65, 127, 128, 129, 255, 256, 257]);
+    let lengths = (1..=33).chain([
+        63, 64, 65, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1023, 1024, 1025,
+    ]);
     let mut cases = 0;
     for len in lengths {
         for (channels_per_group, spatial) in factorizations(len) {

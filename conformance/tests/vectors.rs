@@ -290,9 +290,9 @@ fn detected_kernels() -> Vec<&'static str> {
     let mut kernels = vec!["scalar"];
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         kernels.push("avx2");
-    }
-    if is_x86_feature_detected!("avx512f") {
-        kernels.push("avx512");
+        if is_x86_feature_detected!("avx512f") {
+            kernels.push("avx512");
+        }
     }
     kernels
 }

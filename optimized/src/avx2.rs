@@ -134,6 +134,7 @@ unsafe fn horizontal_sum(v: __m256d) -> f64 {
 /// The CPU supports AVX2.
 #[inline(always)]
 unsafe fn lane_mask(len: usize) -> __m256i {
+    debug_assert!(len < 8);
     _mm256_cmpgt_epi32(
         _mm256_set1_epi32(len as i32),
         _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),

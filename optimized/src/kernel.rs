@@ -54,10 +54,16 @@ impl Kernel {
     pub fn avx512() -> Option<Kernel> {
         #[cfg(target_arch = "x86_64")]
         {
+            // The compiler takes AVX-512F to imply AVX2 and FMA, and may use them in this
+            // kernel: a virtual CPU that reports AVX-512F without them must not run it.
             #[cfg(feature = "std")]
-            let supported = std::is_x86_feature_detected!("avx512f");
+            let supported = std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("fma");
             #[cfg(not(feature = "std"))]
-            let supported = cfg!(target_feature = "avx512f");
+            let supported = cfg!(target_feature = "avx512f")
+                && cfg!(target_feature = "avx2")
+                && cfg!(target_feature = "fma");
             if supported {
                 return Some(Kernel { isa: Isa::Avx512 });
             }

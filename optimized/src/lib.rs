@@ -1,8 +1,9 @@
 //! # GroupNorm, the optimized `f32` kernel
 //!
 //! PyTorch's [`torch.nn.GroupNorm`] for `f32` data laid out row-major as `(N, C, *spatial)`,
-//! writing into buffers the caller owns. It allocates nothing, needs no dependency, and builds
-//! without `std` (`default-features = false`).
+//! writing into buffers the caller owns. Without its default features
+//! (`default-features = false`) it needs no dependency, allocates nothing and builds without
+//! `std`; the `rayon` feature (on by default) adds threads, which allocate a little per call.
 //!
 //! For every sample `n` and group `g` of `C / G` consecutive channels, over the group's
 //! `L = C/G * prod(spatial)` values:
@@ -31,8 +32,8 @@
 //!   computes them: a NaN or infinity in the data; squares beyond the `f32` range (values above
 //!   about `1e19`); `var + eps` below 2^-100; a variance or an output coefficient above 2^100,
 //!   an infinite weight included (there `y` follows PyTorch's order of operations, which decides
-//!   where `inf - inf` gives NaN). PyTorch's own `f32` kernel returns NaN (or `rstd = 0`) for values above about `1e19`; its
-//!   `f64` kernel and this crate return the finite result.
+//!   where `inf - inf` gives NaN). PyTorch's own `f32` kernel returns NaN (or `rstd = 0`) for
+//!   values above about `1e19`; its `f64` kernel and this crate return the finite result.
 //!
 //! Kernels: `scalar` (portable), `avx2` (x86_64 AVX2 + FMA), `avx512` (x86_64 AVX-512F) and
 //! `neon` (aarch64). [`Kernel::available`] lists those this CPU supports and
@@ -82,9 +83,9 @@ use vector::{Affine, Vector};
 pub const BLOCK_LEN: usize = 16384;
 
 /// Input and output together up to this size are taken to stay in the caches: half of the
-/// 32 MiB L3 of the machine it was tuned on; set it to half of yours. Larger calls stream from
-/// memory: their output is written around the caches, and with `rayon` their groups are shared
-/// out in [`RUNS_PER_THREAD`] runs per thread.
+/// 32 MiB L3 of the machine it was tuned on; in a vendored copy, change it to half of yours.
+/// Larger calls stream from memory: their output is written around the caches, and with `rayon`
+/// their groups are shared out in `RUNS_PER_THREAD` runs per thread.
 pub const CACHE_RESIDENT_BYTES: usize = 16 << 20;
 
 /// Runs of groups per thread for calls that stream from memory, taken by whichever thread is
@@ -589,10 +590,10 @@ pub enum GroupNormError {
     WeightLength { channels: usize, len: usize },
     /// `bias` does not hold one value per channel.
     BiasLength { channels: usize, len: usize },
-    /// The product of the shape overflows `usize`.
-    ShapeOverflow,
     /// A spatial dimension is zero, so the groups would hold no values.
     ZeroSpatial,
+    /// The product of the shape overflows `usize`.
+    ShapeOverflow,
     /// The input does not hold the product of the shape's dimensions.
     InputLength { expected: usize, len: usize },
     /// The output is not as long as the input.

@@ -44,7 +44,7 @@ impl Moments {
     }
 }
 
-/// `sqrt` for `f64`: the hardware instruction through `std`, else [`sqrt_newton`].
+/// `sqrt` for `f64`: the hardware instruction through `std`, else `sqrt_newton`.
 #[inline]
 pub(crate) fn sqrt(v: f64) -> f64 {
     #[cfg(feature = "std")]

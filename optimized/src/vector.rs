@@ -193,8 +193,8 @@ const MAX_RESHIFTS: usize = 2;
 const SHIFT_SAMPLE: usize = 32;
 
 /// Moments of `x` (one block of a group): shifted sums over whole rows (the body), exact `f64`
-/// moments of the rest (the tail), merged with Chan's formula. The tail is never padded, so it
-/// cannot corrupt the count or the mean.
+/// moments of the rest (the tail), merged with Chan's formula. The tail is never padded with
+/// values that count, so it cannot corrupt the count or the mean.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
@@ -299,12 +299,14 @@ impl LaneTotals {
     }
 }
 
-/// Moments of `tail`, shorter than one row, in one pass in `f64` about its first value `x0`:
+/// Moments of `tail` (shorter than one row, or a whole block shorter than `SHORT_LEN`), in one
+/// pass in `f64` about its first value `x0`:
 /// `d = x - x0` and `d^2` are within an `f64` rounding of exact, and Samuelson's inequality,
 /// `(x0 - mean)^2 <= (n - 1) m2 / n`, bounds `sum d^2` by `n m2`. So the cancellation in
 /// `m2 = sum d^2 - (sum d)^2 / n` amplifies the sums' own rounding (under `n` units) at most `n`
 /// times: with `n < 64`, `m2` keeps over 40 of `f64`'s 53 bits, far more than the `f32` result
-/// needs. Never padded with values of its own, so the count and mean are those of the tail.
+/// needs. Never padded with values that count: where an instruction set fills the lanes past the
+/// end, it fills them with `x0`, whose `d` is exactly 0, and the count is the tail's length.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
@@ -455,8 +457,8 @@ unsafe fn store<V: Vector, const STREAM: bool>(v: V, dst: &mut [f32]) {
 }
 
 /// A kernel's functions, the generic algorithm instantiated for one instruction set by each ISA
-/// file: whole runs of groups for one thread, and (with `rayon`) the two halves of a group for
-/// threads that share one.
+/// file: whole runs of groups for one thread, and (with `rayon`) the statistics and the output
+/// of one block of a group, for threads that share a group.
 #[derive(Clone, Copy)]
 pub(crate) struct Primitives {
     /// # Safety

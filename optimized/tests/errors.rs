@@ -5,9 +5,10 @@
 //!
 //! The checks run in the order the variants of `GroupNormError` are declared (the order of
 //! `Layout::validate`): dimensions, `num_groups == 0`, `C == 0`, divisibility, weight length,
-//! bias length, shape overflow, a zero spatial dimension, input length, output length, mean
+//! bias length, a zero spatial dimension, shape overflow, input length, output length, mean
 //! length, rstd length. When the arguments are wrong in several ways, the first of these is
-//! reported (but see `zero_spatial_dimension_whatever_the_order`).
+//! reported (`zero_spatial_dimension_whatever_the_order`: a zero dimension wins over an
+//! overflowing product, since the product is then zero).
 //!
 //! This file uses this crate only (no dev-dependency on the reference), so a copy of the
 //! crate's folder tests on its own.

@@ -79,10 +79,10 @@ pub enum GroupNormError {
     WeightLength { channels: usize, len: usize },
     /// `bias` does not hold one value per channel.
     BiasLength { channels: usize, len: usize },
-    /// The product of the shape overflows `usize`.
-    ShapeOverflow,
     /// A spatial dimension is zero, so the groups would hold no values.
     ZeroSpatial,
+    /// The product of the shape overflows `usize`.
+    ShapeOverflow,
     /// The input does not hold the product of the shape's dimensions.
     InputLength { expected: usize, len: usize },
 }

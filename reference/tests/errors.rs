@@ -3,9 +3,10 @@
 //!
 //! The checks run in the order the variants of `GroupNormError` are declared (the order of
 //! `validate` in `src/lib.rs`): dimensions, `num_groups == 0`, `C == 0`, divisibility, weight
-//! length, bias length, shape overflow, a zero spatial dimension, input length. When an input is
-//! wrong in several ways, the first of these is reported (but see
-//! `zero_spatial_dimension_whatever_the_order`).
+//! length, bias length, a zero spatial dimension, shape overflow, input length. When an input is
+//! wrong in several ways, the first of these is reported
+//! (`zero_spatial_dimension_whatever_the_order`: a zero dimension wins over an overflowing
+//! product, since the product is then zero).
 //!
 //! Huge shapes are rejected without allocating: every shape here that fits in `usize` describes
 //! far more values than any machine holds, and must come back as `InputLength` (the slice is
