@@ -6,7 +6,9 @@ use core::arch::x86_64::*;
 #[derive(Clone, Copy)]
 pub(crate) struct Avx2(__m256);
 
-impl Vector for Avx2 {
+// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges, or masks of
+// the slice's own length; the `f64` totals are a `MAX_LANES` array, cut into chunks.
+unsafe impl Vector for Avx2 {
     const LANES: usize = 8;
 
     #[inline(always)]

@@ -6,7 +6,9 @@ use core::arch::x86_64::*;
 #[derive(Clone, Copy)]
 pub(crate) struct Avx512(__m512);
 
-impl Vector for Avx512 {
+// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges, or masks of
+// the slice's own length; the `f64` totals are a `MAX_LANES` array, cut into chunks.
+unsafe impl Vector for Avx512 {
     const LANES: usize = 16;
 
     #[inline(always)]

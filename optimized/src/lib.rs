@@ -152,7 +152,10 @@ impl Kernel {
     /// on error `y` and the statistics are untouched.
     ///
     /// With the `rayon` feature, large inputs are spread over the current rayon pool; the result
-    /// is the same bit for bit whatever the number of threads.
+    /// is the same bit for bit whatever the number of threads. Calls that fit in the caches give
+    /// each thread of the pool its own run (`rayon::broadcast`), so such a call waits for every
+    /// thread of the pool, one busy with a long job of its own included: run the kernel in a
+    /// pool of its own (`ThreadPool::install`) where the pool also carries long jobs.
     pub fn run(
         self,
         params: &GroupNorm<'_>,
@@ -668,9 +671,9 @@ mod tests {
     /// channels at another alignment.
     #[test]
     fn streaming_stores_write_the_same_bits() {
-        let mut kernels_run = 0;
+        let mut kernels_run = std::vec::Vec::new();
         for kernel in Kernel::available() {
-            kernels_run += 1;
+            kernels_run.push(kernel.name());
             for channel_len in [1, 7, 37] {
                 let shape = [2, 4, channel_len];
                 let len = 8 * channel_len;
@@ -715,7 +718,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(kernels_run, Kernel::available().count());
+        assert_expected_kernels_ran(&kernels_run);
     }
 
     /// Small enough for Miri, which runs these with each kernel's features enabled: every
@@ -723,9 +726,9 @@ mod tests {
     /// vector width, with and without affine parameters.
     #[test]
     fn every_kernel_agrees_with_scalar_on_short_groups() {
-        let mut kernels_run = 0;
+        let mut kernels_run = std::vec::Vec::new();
         for kernel in Kernel::available() {
-            kernels_run += 1;
+            kernels_run.push(kernel.name());
             for len in (1..=70).chain([127, 128, 129]) {
                 let shape = [1, 2, len];
                 let x: [f32; 258] = core::array::from_fn(|i| ((i * 37 % 101) as f32) * 0.25 - 3.0);
@@ -755,13 +758,18 @@ mod tests {
                 }
             }
         }
-        assert_eq!(kernels_run, Kernel::available().count());
-        // CI (and its Miri passes) names the kernels this machine must have run.
+        assert_expected_kernels_ran(&kernels_run);
+    }
+
+    /// `ran` holds every kernel this CPU supports, and, where CI (or its Miri passes) names the
+    /// kernels this machine must have in `GROUPNORM_EXPECT_KERNELS`, exactly those.
+    fn assert_expected_kernels_ran(ran: &[&str]) {
+        let available: std::vec::Vec<&str> = Kernel::available().map(Kernel::name).collect();
+        assert_eq!(ran, available, "kernels run against Kernel::available()");
         #[cfg(feature = "std")]
         if let Ok(expected) = std::env::var("GROUPNORM_EXPECT_KERNELS") {
-            let names: std::vec::Vec<&str> = Kernel::available().map(Kernel::name).collect();
             assert_eq!(
-                names.join(","),
+                ran.join(","),
                 expected,
                 "kernels run against the expected set"
             );

@@ -6,7 +6,9 @@ use core::arch::aarch64::*;
 #[derive(Clone, Copy)]
 pub(crate) struct Neon(float32x4_t);
 
-impl Vector for Neon {
+// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges; the other
+// methods are the trait's portable defaults.
+unsafe impl Vector for Neon {
     const LANES: usize = 4;
 
     #[inline(always)]

@@ -90,7 +90,7 @@ pub(crate) fn run(
                 .enumerate()
                 .for_each(|(block, (x_part, y_part))| {
                     let start = block * BLOCK_LEN;
-                    // SAFETY: as above.
+                    // SAFETY: `kernel` exists only where the CPU supports its instruction set.
                     unsafe { (primitives.write)(&group, &statistics, x_part, y_part, start) }
                 });
             statistics.mean_rstd()

@@ -3,7 +3,8 @@
 
 use crate::vector::{entry_points, Vector};
 
-impl Vector for f32 {
+// SAFETY: every access is a bounds-checked index; one lane.
+unsafe impl Vector for f32 {
     const LANES: usize = 1;
 
     #[inline(always)]

@@ -49,7 +49,11 @@ use crate::{Coefficients, GroupNorm, GroupRun, Layout};
 ///
 /// Every method may use instructions of the implementing type's instruction set: callers
 /// guarantee that the CPU supports it (see `Kernel`, which can only be built when it does).
-pub(crate) trait Vector: Copy {
+///
+/// Implementations guarantee in turn what the generic code relies on for memory safety: every
+/// method reads and writes only within the slices it is given (`load` and `store` panic where
+/// a slice is shorter than `LANES`), and `LANES <= MAX_LANES`.
+pub(crate) unsafe trait Vector: Copy {
     const LANES: usize;
     /// # Safety
     /// The CPU supports this type's instruction set.
