@@ -44,6 +44,67 @@ fn notebook_prints_like_pytorch() {
     insta::assert_snapshot!("notebook_reference", text);
 }
 
+/// The notebook the project grew from, where the checkout has it: `GROUPNORM_NOTEBOOK`, or
+/// `../shared/notebook/groupnorm-notebook.txt` beside the repository. CI sets the variable, so
+/// there a missing notebook fails.
+fn notebook_text() -> Option<(std::path::PathBuf, String)> {
+    let (path, required) = match std::env::var_os("GROUPNORM_NOTEBOOK") {
+        Some(path) => (std::path::PathBuf::from(path), true),
+        None => (
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/notebook/groupnorm-notebook.txt"),
+            false,
+        ),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some((path, text)),
+        Err(e) if required => panic!("GROUPNORM_NOTEBOOK={}: {e}", path.display()),
+        Err(_) => None,
+    }
+}
+
+/// What the notebook printed for `norm(x)`, as far as it goes (the saved notebook may be cut
+/// short), without the `grad_fn` that PyTorch adds for a module with parameters.
+fn notebook_norm_output(notebook: &str) -> &str {
+    let start = notebook
+        .rfind("\nnorm(x)\n")
+        .expect("the notebook has a `norm(x)` cell")
+        + "\nnorm(x)\n".len();
+    let output = notebook[start..].trim_start();
+    let end = output.find("\nIn [").unwrap_or(output.len());
+    let output = output[..end].trim_end();
+    output.split(", grad_fn=").next().unwrap_or(output)
+}
+
+/// The notebook snapshot's text begins with what the notebook itself printed for `norm(x)`:
+/// the vectors, the reference and the tensor printer reproduce the notebook.
+#[test]
+fn the_notebook_snapshot_reproduces_the_notebook() {
+    let Some((path, notebook)) = notebook_text() else {
+        println!("no notebook beside the repository: not compared (CI sets GROUPNORM_NOTEBOOK)");
+        return;
+    };
+    let printed = notebook_norm_output(&notebook);
+    assert!(
+        printed.starts_with("tensor([[[[-1.6977,") && printed.len() > 500,
+        "{}: unexpected norm(x) output {printed:?}",
+        path.display()
+    );
+    let case = case("notebook");
+    let reference = check::run_reference(case).unwrap();
+    let ours = tensor_repr(&reference.y, &case.shape);
+    assert!(
+        ours.starts_with(printed),
+        "{} printed\n{printed}\n\nours:\n{ours}",
+        path.display()
+    );
+    println!(
+        "compared {} characters of {}",
+        printed.len(),
+        path.display()
+    );
+}
+
 fn reference_variant(e: &groupnorm_reference::GroupNormError) -> &'static str {
     use groupnorm_reference::GroupNormError as E;
     // Exhaustive on purpose: a new variant must be added to the snapshot.
