@@ -101,3 +101,16 @@ fn list_kernels_prints_each_available_kernel() {
         .collect();
     assert_eq!(listed, available);
 }
+
+/// The example file of `vectors/README.md` ("Your own vectors") passes as it stands.
+#[test]
+fn the_example_file_of_the_vectors_readme_passes() {
+    let readme = std::fs::read_to_string(vectors_dir().join("README.md")).unwrap();
+    let start = readme.find("```json\n").expect("a json block") + "```json\n".len();
+    let end = start + readme[start..].find("```").expect("the block's end");
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("runner_readme_example.json");
+    std::fs::write(&path, &readme[start..end]).unwrap();
+    let output = runner(&[path.to_str().unwrap()]);
+    assert_eq!(output.status, cli::PASSED, "{}", stderr(&output));
+    assert!(stdout(&output).contains("| my_small_case "));
+}
