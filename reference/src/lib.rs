@@ -23,12 +23,13 @@
 //! Non-finite values propagate as IEEE arithmetic makes them: a group holding a NaN or an infinity
 //! has a NaN variance, so every `y` of that group is NaN, as in PyTorch. Its mean is that of the
 //! plain sum, `±inf` for an infinity, where PyTorch's running (Welford) mean is NaN or `±inf`
-//! depending on where the infinity sits and on the dtype. A negative `eps` is
-//! accepted (PyTorch accepts it; `rstd` is NaN where `var + eps < 0`). PyTorch computes `y` as
-//! `x * scale + (beta - mean * scale)` with `scale = rstd * gamma`; where the scale is not finite
-//! (an infinite `gamma`, or an infinite `rstd`), that order decides which values are infinite and
-//! which are NaN (`inf - inf` where `x` and `mean` have the same sign), so it is followed there.
-//! Everywhere else the formula's order is kept: it rounds less.
+//! depending on where the infinity sits and on the dtype. A negative `eps` is accepted (PyTorch
+//! accepts it; `rstd` is NaN where `var + eps < 0`).
+//!
+//! PyTorch computes `y` as `x * scale + (beta - mean * scale)` with `scale = rstd * gamma`. Where
+//! the scale is not finite (an infinite `gamma`, or an infinite `rstd`), that order decides which
+//! values are infinite and which are NaN (`inf - inf` where `x` and `mean` have the same sign),
+//! so it is followed there. Everywhere else the formula's order is kept: it rounds less.
 //!
 //! One deliberate difference from PyTorch's Python wrapper: `F.group_norm` raises when every group
 //! holds a single value (`N * C/G * prod(spatial) == 1`). That input is mathematically fine
