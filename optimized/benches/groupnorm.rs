@@ -3,7 +3,8 @@
 //! elements per second.
 //!
 //! `cargo bench -p groupnorm-optimized --bench groupnorm`; `optimized/benches/compare_pytorch.py`
-//! runs it and puts PyTorch beside it.
+//! runs it and puts PyTorch beside it. The buffers start on 64 bytes; `GROUPNORM_BENCH_OFFSET=4`
+//! starts them 4 floats (16 bytes) past, where a large `Vec<f32>` starts.
 
 mod roofline;
 
@@ -36,9 +37,10 @@ fn data(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// A buffer whose values start on a 64-byte boundary, as PyTorch allocates its tensors. A
-/// large `Vec<f32>` starts 16 bytes past a page boundary instead, and then most vector loads
-/// straddle two cache lines (see the README's performance section for what that costs).
+/// A buffer whose values start on a 64-byte boundary, as PyTorch allocates its tensors, or
+/// `GROUPNORM_BENCH_OFFSET` floats past one. A large `Vec<f32>` starts 16 bytes past a page
+/// boundary, and then most of its vectors straddle two cache lines (see the README's
+/// performance section for what that costs).
 struct Aligned {
     storage: Vec<f32>,
     start: usize,
@@ -47,9 +49,14 @@ struct Aligned {
 
 impl Aligned {
     fn new(values: &[f32]) -> Aligned {
-        let mut storage = vec![0.0f32; values.len() + 16];
-        let start = storage.as_ptr().align_offset(64);
-        assert!(start < 16, "a 64-byte boundary within 16 floats");
+        let offset = match std::env::var("GROUPNORM_BENCH_OFFSET") {
+            Ok(floats) => floats.parse().expect("GROUPNORM_BENCH_OFFSET: a number of floats"),
+            Err(_) => 0,
+        };
+        assert!(offset < 16, "GROUPNORM_BENCH_OFFSET: 0 to 15 floats past 64 bytes");
+        let mut storage = vec![0.0f32; values.len() + 32];
+        let start = storage.as_ptr().align_offset(64) + offset;
+        assert!(start < 32, "a 64-byte boundary within 16 floats");
         storage[start..start + values.len()].copy_from_slice(values);
         Aligned {
             storage,

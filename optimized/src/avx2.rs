@@ -10,6 +10,9 @@ pub(crate) struct Avx2(__m256);
 // the slice's own length; the `f64` totals are a `MAX_LANES` array, cut into chunks.
 unsafe impl Vector for Avx2 {
     const LANES: usize = 8;
+    type Rows = ();
+    #[inline(always)]
+    unsafe fn start_rows(_body: &[f32]) {}
 
     #[inline(always)]
     unsafe fn splat(value: f32) -> Self {

@@ -721,6 +721,46 @@ mod tests {
         assert_expected_kernels_ran(&kernels_run);
     }
 
+    /// A group of several rows of the widest kernel and a tail, starting at every offset from a
+    /// 64-byte boundary: the same bits at each, for every kernel. Under Miri (which checks every
+    /// load of the AVX-512 kernel's line-by-line reads, at every skew) and natively (where the
+    /// lines are rotated into place).
+    #[test]
+    fn rows_read_the_same_wherever_the_group_starts() {
+        #[repr(align(64))]
+        struct Lines([f32; 224]);
+        const LEN: usize = 3 * 64 + 5;
+        let mut kernels_run = std::vec::Vec::new();
+        for kernel in Kernel::available() {
+            kernels_run.push(kernel.name());
+            let shape = [1, 1, LEN];
+            let params = GroupNorm::new(&shape, 1);
+            let mut first = None;
+            for offset in 0..16 {
+                let mut x = Lines([0.0; 224]);
+                for (i, v) in x.0[offset..offset + LEN].iter_mut().enumerate() {
+                    *v = ((i * 37 % 101) as f32) * 0.25 + 100.0;
+                }
+                let (mut y, mut mean, mut rstd) = ([0.0f32; LEN], [0.0f32], [0.0f32]);
+                let stats = Stats {
+                    mean: &mut mean,
+                    rstd: &mut rstd,
+                };
+                let x = &x.0[offset..offset + LEN];
+                kernel.run(&params, x, &mut y, Some(stats)).unwrap();
+                let bits: std::vec::Vec<u32> = y
+                    .iter()
+                    .chain(&mean)
+                    .chain(&rstd)
+                    .map(|v| v.to_bits())
+                    .collect();
+                let first = first.get_or_insert(bits.clone());
+                assert!(*first == bits, "{}: offset {offset} differs", kernel.name());
+            }
+        }
+        assert_expected_kernels_ran(&kernels_run);
+    }
+
     /// Small enough for Miri, which runs these with each kernel's features enabled: every
     /// kernel against the scalar one over lengths that cover every row and tail of every
     /// vector width, with and without affine parameters.

@@ -10,6 +10,9 @@ pub(crate) struct Neon(float32x4_t);
 // methods are the trait's portable defaults.
 unsafe impl Vector for Neon {
     const LANES: usize = 4;
+    type Rows = ();
+    #[inline(always)]
+    unsafe fn start_rows(_body: &[f32]) {}
 
     #[inline(always)]
     unsafe fn splat(value: f32) -> Self {

@@ -6,6 +6,9 @@ use crate::vector::{entry_points, Vector};
 // SAFETY: every access is a bounds-checked index; one lane.
 unsafe impl Vector for f32 {
     const LANES: usize = 1;
+    type Rows = ();
+    #[inline(always)]
+    unsafe fn start_rows(_body: &[f32]) {}
 
     #[inline(always)]
     unsafe fn splat(value: f32) -> Self {

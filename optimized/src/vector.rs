@@ -52,7 +52,8 @@ use crate::{Coefficients, GroupNorm, GroupRun, Layout};
 ///
 /// Implementations guarantee in turn what the generic code relies on for memory safety: every
 /// method reads and writes only within the slices it is given (`load` and `store` panic where
-/// a slice is shorter than `LANES`), and `LANES <= MAX_LANES`.
+/// a slice is shorter than `LANES`; `load_next_row` reads within the `body` given to
+/// `start_rows`), and `LANES <= MAX_LANES`.
 pub(crate) unsafe trait Vector: Copy {
     const LANES: usize;
     /// # Safety
@@ -163,10 +164,45 @@ pub(crate) unsafe trait Vector: Copy {
         self.store(&mut lanes);
         dst.copy_from_slice(&lanes[..dst.len()]);
     }
+
+    /// What [`Vector::load_next_row`] carries from one row to the next.
+    type Rows;
+
+    /// Starts reading `body` (whole rows of `UNROLL` vectors) row by row.
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    unsafe fn start_rows(body: &[f32]) -> Self::Rows;
+
+    /// The `UNROLL` vectors of `row`: the row of the `body` given to `start_rows` after those
+    /// already read, and not its last row (which [`load_row`] reads). The same values as
+    /// `load_row`; an instruction set may read them differently, from what it carries in
+    /// `rows` (AVX-512 reads whole 64-byte lines).
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set, and `row` is as said.
+    #[inline(always)]
+    unsafe fn load_next_row(rows: &mut Self::Rows, row: &[f32]) -> [Self; UNROLL] {
+        let _ = rows;
+        load_row(row)
+    }
+}
+
+/// The `UNROLL` vectors of `row`, each loaded where it lies.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
+#[inline(always)]
+pub(crate) unsafe fn load_row<V: Vector>(row: &[f32]) -> [V; UNROLL] {
+    let mut vectors = [V::splat(0.0); UNROLL];
+    for (j, v) in vectors.iter_mut().enumerate() {
+        *v = V::load(&row[j * V::LANES..]);
+    }
+    vectors
 }
 
 /// Independent accumulators per row: enough to cover the latency of the dependent additions.
-const UNROLL: usize = 4;
+pub(crate) const UNROLL: usize = 4;
 /// Rows summed in `f32` before the lanes' sums are added into `f64`. A sum of `n` positive
 /// `f32` terms is within `(n - 1) u` of exact (`u = 2^-24`), and rounding errors need not
 /// average out (equal terms round alike in every lane): with 16 rows, `S2` is within `17 u`
@@ -257,12 +293,21 @@ unsafe fn shifted_sums<V: Vector>(body: &[f32], shift: f32) -> Moments {
     let row_len = UNROLL * V::LANES;
     let shift_v = V::splat(shift);
     let (mut sum, mut squares) = (LaneTotals::ZERO, LaneTotals::ZERO);
+    let mut rows = V::start_rows(body);
+    // Read where it lies: a reader that carries lines from row to row would take the last row's
+    // end from the line after `body`.
+    let last_row = body[body.len() - row_len..].as_ptr();
     for chunk in body.chunks(chunk_rows(V::LANES) * row_len) {
         let mut s1 = [V::splat(0.0); UNROLL];
         let mut s2 = [V::splat(0.0); UNROLL];
         for row in chunk.chunks_exact(row_len) {
+            let vectors = if row.as_ptr() == last_row {
+                load_row::<V>(row)
+            } else {
+                V::load_next_row(&mut rows, row)
+            };
             for j in 0..UNROLL {
-                let d = V::load(&row[j * V::LANES..]).sub(shift_v);
+                let d = vectors[j].sub(shift_v);
                 s1[j] = s1[j].add(d);
                 s2[j] = d.mul_add(d, s2[j]);
             }
