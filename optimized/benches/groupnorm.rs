@@ -50,10 +50,15 @@ struct Aligned {
 impl Aligned {
     fn new(values: &[f32]) -> Aligned {
         let offset = match std::env::var("GROUPNORM_BENCH_OFFSET") {
-            Ok(floats) => floats.parse().expect("GROUPNORM_BENCH_OFFSET: a number of floats"),
+            Ok(floats) => floats
+                .parse()
+                .expect("GROUPNORM_BENCH_OFFSET: a number of floats"),
             Err(_) => 0,
         };
-        assert!(offset < 16, "GROUPNORM_BENCH_OFFSET: 0 to 15 floats past 64 bytes");
+        assert!(
+            offset < 16,
+            "GROUPNORM_BENCH_OFFSET: 0 to 15 floats past 64 bytes"
+        );
         let mut storage = vec![0.0f32; values.len() + 32];
         let start = storage.as_ptr().align_offset(64) + offset;
         assert!(start < 32, "a 64-byte boundary within 16 floats");

@@ -170,7 +170,10 @@ impl AlignedRows {
     #[inline(always)]
     unsafe fn vector_before(&self, next: __m512, values: &[f32]) -> Avx512 {
         #[cfg(miri)]
-        return Avx512::load(values);
+        return {
+            let _ = (next, self.rotate);
+            Avx512::load(values)
+        };
         #[cfg(not(miri))]
         {
             let _ = values;
