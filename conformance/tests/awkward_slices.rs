@@ -16,6 +16,9 @@
 //! the reference's is. The data is uniform in `[-1, 1)`, plus the special values in their tests
 //! and offsets in the test of blocks far from the kernels' shift; `|gamma| <= 1.5`, `|beta| <= 1`.
 
+mod common;
+
+use common::assert_ran_every_kernel;
 use groupnorm_optimized::{GroupNorm, Kernel, Stats};
 use groupnorm_reference::{group_norm, GroupNormOutput};
 use std::collections::BTreeSet;
@@ -235,21 +238,6 @@ fn assert_close(out: &Output, reference: &GroupNormOutput, group_len: usize, ctx
     }
 }
 
-/// The kernels a test ran must be exactly `Kernel::available()` (and, where CI sets
-/// `GROUPNORM_EXPECT_KERNELS` from the CPU flags, exactly those).
-fn assert_ran_every_kernel(ran: &BTreeSet<&'static str>) {
-    let available: BTreeSet<&str> = Kernel::available().map(Kernel::name).collect();
-    assert_eq!(ran, &available, "kernels run vs Kernel::available()");
-    assert!(available.contains("scalar"));
-    if let Ok(expected) = std::env::var("GROUPNORM_EXPECT_KERNELS") {
-        let expected: BTreeSet<&str> = expected.split(',').collect();
-        assert_eq!(
-            &available, &expected,
-            "Kernel::available() vs GROUPNORM_EXPECT_KERNELS"
-        );
-    }
-}
-
 /// Runs `problem` on every kernel at offset 0 and checks it; returns the kernels run.
 fn check_problem(problem: &Problem, ran: &mut BTreeSet<&'static str>) {
     let reference = problem.reference();
@@ -302,7 +290,8 @@ fn every_input_and_output_offset() {
 }
 
 /// The group lengths around the SIMD rows (4, 8, 16, 32, 64 values), the `f32` runs added into
-/// `f64` (16 rows: 256, 512 and 1024 values for 4, 8 and 16 lanes) and the lane counts, each as `(C/G, spatial)` factorizations: one channel, one position per channel,
+/// `f64` (16 rows: 256, 512 and 1024 values for 4, 8 and 16 lanes) and the lane counts, each as
+/// `(C/G, spatial)` factorizations: one channel, one position per channel,
 /// and an odd `C/G` where `L` has an odd factor.
 fn factorizations(len: usize) -> Vec<(usize, usize)> {
     let mut out = vec![(1, len), (len, 1)];

@@ -30,10 +30,14 @@ fn notebook() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Writes `value` to a file of this test's own under the target directory.
+/// A file of this test's own under the target directory.
+fn temp_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+/// Writes `value` to `temp_path(name)`.
 fn write(name: &str, value: &Value) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let path = dir.join(name);
+    let path = temp_path(name);
     std::fs::write(&path, serde_json::to_string(value).unwrap()).unwrap();
     path
 }
@@ -78,7 +82,7 @@ fn files_without_cases_exit_2() {
 
 #[test]
 fn bad_arguments_and_files_exit_2() {
-    let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join("runner_no_such_file.json");
+    let missing = temp_path("runner_no_such_file.json");
     for args in [
         vec!["--kernel", "no_such_kernel"],
         vec!["--kernel"],
@@ -108,7 +112,7 @@ fn the_example_file_of_the_vectors_readme_passes() {
     let readme = std::fs::read_to_string(vectors_dir().join("README.md")).unwrap();
     let start = readme.find("```json\n").expect("a json block") + "```json\n".len();
     let end = start + readme[start..].find("```").expect("the block's end");
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("runner_readme_example.json");
+    let path = temp_path("runner_readme_example.json");
     std::fs::write(&path, &readme[start..end]).unwrap();
     let output = runner(&[path.to_str().unwrap()]);
     assert_eq!(output.status, cli::PASSED, "{}", stderr(&output));
