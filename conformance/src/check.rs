@@ -368,13 +368,14 @@ pub fn run_kernel(
     case: &Case,
     kernel: groupnorm_optimized::Kernel,
 ) -> Result<KernelOutput, groupnorm_optimized::GroupNormError> {
-    let params = groupnorm_optimized::GroupNorm {
-        shape: &case.shape,
-        num_groups: case.num_groups,
-        weight: case.weight.as_deref(),
-        bias: case.bias.as_deref(),
-        eps: case.eps,
-    };
+    let mut params =
+        groupnorm_optimized::GroupNorm::new(&case.shape, case.num_groups).with_eps(case.eps);
+    if let Some(weight) = &case.weight {
+        params = params.with_weight(weight);
+    }
+    if let Some(bias) = &case.bias {
+        params = params.with_bias(bias);
+    }
     let mut out = KernelOutput {
         y: vec![0.0; case.input.len()],
         mean: vec![0.0; case.group_count()],
@@ -384,10 +385,10 @@ pub fn run_kernel(
         &params,
         &case.input,
         &mut out.y,
-        Some(groupnorm_optimized::Stats {
-            mean: &mut out.mean,
-            rstd: &mut out.rstd,
-        }),
+        Some(groupnorm_optimized::StatsBuffers::new(
+            &mut out.mean,
+            &mut out.rstd,
+        )),
     )?;
     Ok(out)
 }

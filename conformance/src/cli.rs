@@ -4,7 +4,7 @@
 //! where a test cannot start another binary).
 
 use crate::{evaluate, json_files, load_files, render, vectors_dir, CaseReport};
-use groupnorm_optimized::{Kernel, KERNEL_NAMES};
+use groupnorm_optimized::{Kernel, ParseKernelError, KERNEL_NAMES};
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -114,13 +114,12 @@ pub fn run(
 
     let kernel = match kernel {
         None => Kernel::best(),
-        Some(name) => match Kernel::by_name(&name) {
-            Some(kernel) => kernel,
-            None => {
-                let why = if KERNEL_NAMES.contains(&name.as_str()) {
-                    "is not supported on this CPU"
-                } else {
-                    "is not a kernel name"
+        Some(name) => match name.parse::<Kernel>() {
+            Ok(kernel) => kernel,
+            Err(e) => {
+                let why = match e {
+                    ParseKernelError::Unsupported { .. } => "is not supported on this CPU",
+                    _ => "is not a kernel name",
                 };
                 writeln!(
                     err,

@@ -19,7 +19,7 @@
 mod common;
 
 use common::assert_ran_every_kernel;
-use groupnorm_optimized::{GroupNorm, Kernel, Stats};
+use groupnorm_optimized::{GroupNorm, Kernel, StatsBuffers};
 use groupnorm_reference::{group_norm, GroupNormOutput};
 use std::collections::BTreeSet;
 
@@ -86,12 +86,15 @@ impl Problem {
     }
 
     fn params(&self) -> GroupNorm<'_> {
-        GroupNorm {
-            shape: &self.shape,
-            num_groups: self.num_groups,
-            weight: self.weight.as_deref(),
-            bias: self.bias.as_deref(),
-            eps: self.eps,
+        {
+            let mut params = GroupNorm::new(&self.shape, self.num_groups).with_eps(self.eps);
+            if let Some(weight) = self.weight.as_deref() {
+                params = params.with_weight(weight);
+            }
+            if let Some(bias) = self.bias.as_deref() {
+                params = params.with_bias(bias);
+            }
+            params
         }
     }
 
@@ -177,10 +180,10 @@ fn run(
             &problem.params(),
             &input[in_offset..in_offset + len],
             &mut y[out_offset..out_offset + len],
-            Some(Stats {
-                mean: &mut mean[out_offset..out_offset + groups],
-                rstd: &mut rstd[out_offset..out_offset + groups],
-            }),
+            Some(StatsBuffers::new(
+                &mut mean[out_offset..out_offset + groups],
+                &mut rstd[out_offset..out_offset + groups],
+            )),
         )
         .unwrap_or_else(|e| panic!("{ctx}: {e}"));
     assert_only_slice_written(&y, out_offset, len, &format!("{ctx}: y"));

@@ -72,7 +72,7 @@
 //!   `16 ε (max(1, |y|) + |gamma| max(1, |ŷ|))`; for the reference, `4 u64 (|ŷ gamma| + |beta|)`
 //!   (the same f64 operations in the same order).
 
-use groupnorm_optimized::{GroupNorm, Kernel, Stats, KERNEL_NAMES};
+use groupnorm_optimized::{GroupNorm, Kernel, StatsBuffers, KERNEL_NAMES};
 use groupnorm_reference::{group_norm, GroupNormOutput};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -314,20 +314,17 @@ struct KernelOut {
 
 /// Runs `kernel` on `x`; the outputs start as NaN so that anything left unwritten fails.
 fn run_kernel(kernel: Kernel, spec: &Spec, x: &[f32], eps: f64) -> TestResult<KernelOut> {
-    let params = GroupNorm {
-        shape: &spec.shape,
-        num_groups: spec.num_groups,
-        weight: spec.weight.as_deref(),
-        bias: spec.bias.as_deref(),
-        eps,
-    };
+    let mut params = GroupNorm::new(&spec.shape, spec.num_groups).with_eps(eps);
+    if let Some(weight) = &spec.weight {
+        params = params.with_weight(weight);
+    }
+    if let Some(bias) = &spec.bias {
+        params = params.with_bias(bias);
+    }
     let mut y = vec![f32::NAN; x.len()];
     let mut mean = vec![f32::NAN; spec.group_count()];
     let mut rstd = vec![f32::NAN; spec.group_count()];
-    let stats = Stats {
-        mean: &mut mean,
-        rstd: &mut rstd,
-    };
+    let stats = StatsBuffers::new(&mut mean, &mut rstd);
     kernel.run(&params, x, &mut y, Some(stats)).map_err(|e| {
         TestCaseError::fail(format!(
             "kernel {} rejected {}: {e}",
@@ -1488,7 +1485,7 @@ fn properties_exercise_every_available_kernel() {
         "unknown kernel name in {available:?}"
     );
     for kernel in Kernel::available() {
-        assert_eq!(Kernel::by_name(kernel.name()), Some(kernel));
+        assert_eq!(kernel.name().parse::<Kernel>(), Ok(kernel));
     }
     // CI sets the exact list from the CPU's flags.
     if let Ok(expected) = std::env::var("GROUPNORM_EXPECT_KERNELS") {

@@ -5,7 +5,7 @@
 
 use groupnorm_conformance::torch_print::tensor_repr;
 use groupnorm_conformance::{check, evaluate, load_dir, render, vectors_dir, Case, VectorFile};
-use groupnorm_optimized::{GroupNorm, Kernel, Stats};
+use groupnorm_optimized::{GroupNorm, Kernel, StatsBuffers};
 use std::sync::OnceLock;
 
 fn vectors() -> &'static [VectorFile] {
@@ -137,6 +137,7 @@ fn optimized_variant(e: &groupnorm_optimized::GroupNormError) -> &'static str {
         E::OutputLength { .. } => "OutputLength",
         E::MeanLength { .. } => "MeanLength",
         E::RstdLength { .. } => "RstdLength",
+        other => panic!("a GroupNormError variant this snapshot does not know: {other:?}"),
     }
 }
 
@@ -217,12 +218,15 @@ fn error_messages() {
     ];
     let mut seen = Vec::new();
     for c in optimized_calls {
-        let params = GroupNorm {
-            shape: c.shape,
-            num_groups: c.groups,
-            weight: c.weight,
-            bias: c.bias,
-            eps: 1e-5,
+        let params = {
+            let mut params = GroupNorm::new(c.shape, c.groups).with_eps(1e-5);
+            if let Some(weight) = c.weight {
+                params = params.with_weight(weight);
+            }
+            if let Some(bias) = c.bias {
+                params = params.with_bias(bias);
+            }
+            params
         };
         let input = vec![0.0; c.input];
         let mut y = vec![0.0; c.y];
@@ -232,10 +236,7 @@ fn error_messages() {
                 &params,
                 &input,
                 &mut y,
-                Some(Stats {
-                    mean: &mut mean,
-                    rstd: &mut rstd,
-                }),
+                Some(StatsBuffers::new(&mut mean, &mut rstd)),
             )
             .expect_err("the call is invalid");
         seen.push(optimized_variant(&e));
@@ -249,10 +250,7 @@ fn error_messages() {
             &params,
             &[0.0; 4],
             &mut [0.0; 4],
-            Some(Stats {
-                mean: &mut mean,
-                rstd: &mut rstd,
-            }),
+            Some(StatsBuffers::new(&mut mean, &mut rstd)),
         )
         .expect_err("the call is invalid");
     seen.push(optimized_variant(&e));

@@ -5,7 +5,8 @@
 mod common;
 
 use common::assert_ran_every_kernel;
-use groupnorm_optimized::{GroupNorm, Kernel, Stats, BLOCK_LEN};
+use groupnorm_optimized::tuning::BLOCK_LEN;
+use groupnorm_optimized::{GroupNorm, Kernel, StatsBuffers};
 
 /// Deterministic data with a mean far from zero, so the merges of the blocks matter.
 fn data(len: usize, seed: u32) -> Vec<f32> {
@@ -36,10 +37,7 @@ fn run(
             params,
             x,
             &mut y,
-            Some(Stats {
-                mean: &mut mean,
-                rstd: &mut rstd,
-            }),
+            Some(StatsBuffers::new(&mut mean, &mut rstd)),
         )
     })
     .expect("valid arguments");
@@ -72,11 +70,9 @@ fn results_do_not_depend_on_the_thread_count() {
             let groups = shape[0] * num_groups;
             for params in [
                 GroupNorm::new(shape, num_groups),
-                GroupNorm {
-                    weight: Some(&weight),
-                    bias: Some(&bias),
-                    ..GroupNorm::new(shape, num_groups)
-                },
+                GroupNorm::new(shape, num_groups)
+                    .with_weight(&weight)
+                    .with_bias(&bias),
             ] {
                 let one = run(kernel, 1, &params, &x, groups);
                 for threads in [2, 3] {

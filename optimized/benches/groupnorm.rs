@@ -97,11 +97,9 @@ fn benches(c: &mut Criterion) {
         let bias = data(channels, 3);
         let mut y = Aligned::new(&vec![0.0f32; len]);
         let y = y.get_mut();
-        let params = GroupNorm {
-            weight: Some(&weight),
-            bias: Some(&bias),
-            ..GroupNorm::new(&shape, num_groups)
-        };
+        let params = GroupNorm::new(&shape, num_groups)
+            .with_weight(&weight)
+            .with_bias(&bias);
         let name = format!("{}_g{num_groups}", shape.map(|d| d.to_string()).join("x"));
         let mut group = c.benchmark_group(name);
         group.throughput(Throughput::Elements(len as u64));

@@ -4,7 +4,7 @@
 //! one says how close it comes to the machine's limit. Like the kernels, it writes its output
 //! around the caches when input and output together exceed `CACHE_RESIDENT_BYTES`.
 
-use groupnorm_optimized::{CACHE_RESIDENT_BYTES, RUNS_PER_THREAD};
+use groupnorm_optimized::tuning::{CACHE_RESIDENT_BYTES, RUNS_PER_THREAD};
 use rayon::prelude::*;
 use std::sync::Mutex;
 

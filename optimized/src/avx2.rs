@@ -1,6 +1,7 @@
 //! x86_64 AVX2 + FMA: eight `f32` lanes.
 
-use crate::vector::{entry_points, Vector, MAX_LANES};
+use crate::primitives::entry_points;
+use crate::vector::{Vector, MAX_LANES};
 use core::arch::x86_64::*;
 
 #[derive(Clone, Copy)]
@@ -14,19 +15,24 @@ unsafe impl Vector for Avx2 {
     #[inline(always)]
     unsafe fn start_rows(_body: &[f32]) {}
 
+    // Every `unsafe` block below relies on the trait's contract, that the CPU supports AVX2
+    // and FMA, and says which memory it accesses.
     #[inline(always)]
     unsafe fn splat(value: f32) -> Self {
-        Avx2(_mm256_set1_ps(value))
+        // SAFETY: registers only.
+        unsafe { Avx2(_mm256_set1_ps(value)) }
     }
     #[inline(always)]
     unsafe fn load(src: &[f32]) -> Self {
         let src = &src[..Self::LANES];
-        Avx2(_mm256_loadu_ps(src.as_ptr()))
+        // SAFETY: reads the 8 values of `src`.
+        unsafe { Avx2(_mm256_loadu_ps(src.as_ptr())) }
     }
     #[inline(always)]
     unsafe fn store(self, dst: &mut [f32]) {
         let dst = &mut dst[..Self::LANES];
-        _mm256_storeu_ps(dst.as_mut_ptr(), self.0)
+        // SAFETY: writes the 8 values of `dst`.
+        unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), self.0) }
     }
     #[inline(always)]
     unsafe fn store_streaming(self, dst: &mut [f32]) {
@@ -34,7 +40,8 @@ unsafe impl Vector for Avx2 {
         debug_assert_eq!(dst.as_ptr().align_offset(32), 0);
         // Miri cannot run `vmovntps` (inline assembly in `core::arch`): a plain store there.
         #[cfg(miri)]
-        return self.store(dst);
+        // SAFETY: the instruction set, our caller's.
+        return unsafe { self.store(dst) };
         // SAFETY: `dst` holds 8 values, and our caller guarantees it starts on 32 bytes.
         #[cfg(not(miri))]
         unsafe {
@@ -45,7 +52,10 @@ unsafe impl Vector for Avx2 {
     unsafe fn end_streaming() {
         // Under Miri streaming stores are plain stores, which need no fence (it has no `sfence`).
         #[cfg(not(miri))]
-        _mm_sfence()
+        // SAFETY: no memory access of its own.
+        unsafe {
+            _mm_sfence()
+        }
     }
     #[inline(always)]
     unsafe fn load_partial(src: &[f32]) -> Self {
@@ -59,36 +69,38 @@ unsafe impl Vector for Avx2 {
     }
     #[inline(always)]
     unsafe fn deviation_sums(values: &[f32], x0: f32) -> (f64, f64) {
-        let first = _mm256_set1_pd(f64::from(x0));
-        let mut sums = [_mm256_setzero_pd(); 4];
-        let (rows, rest) = values.as_chunks::<8>();
-        for row in rows {
-            // SAFETY: reads the 8 values of `row`.
-            add_deviations(unsafe { _mm256_loadu_ps(row.as_ptr()) }, first, &mut sums);
+        // SAFETY: each row load reads the 8 values of `row`; the masked load of `rest` reads
+        // only `rest` itself (masked-off lanes are not read).
+        unsafe {
+            let first = _mm256_set1_pd(f64::from(x0));
+            let mut sums = [_mm256_setzero_pd(); 4];
+            let (rows, rest) = values.as_chunks::<8>();
+            for row in rows {
+                add_deviations(_mm256_loadu_ps(row.as_ptr()), first, &mut sums);
+            }
+            if !rest.is_empty() {
+                // The lanes past `rest` hold `x0`, whose `d` is exactly 0.
+                let mask = lane_mask(rest.len());
+                let loaded = _mm256_maskload_ps(rest.as_ptr(), mask);
+                let last = _mm256_blendv_ps(_mm256_set1_ps(x0), loaded, _mm256_castsi256_ps(mask));
+                add_deviations(last, first, &mut sums);
+            }
+            let [sum_lo, sum_hi, squares_lo, squares_hi] = sums;
+            (
+                horizontal_sum(_mm256_add_pd(sum_lo, sum_hi)),
+                horizontal_sum(_mm256_add_pd(squares_lo, squares_hi)),
+            )
         }
-        if !rest.is_empty() {
-            // The lanes past `rest` hold `x0`, whose `d` is exactly 0.
-            let mask = lane_mask(rest.len());
-            // SAFETY: masked-off lanes are not read, so only `rest` itself is accessed.
-            let loaded = unsafe { _mm256_maskload_ps(rest.as_ptr(), mask) };
-            let last = _mm256_blendv_ps(_mm256_set1_ps(x0), loaded, _mm256_castsi256_ps(mask));
-            add_deviations(last, first, &mut sums);
-        }
-        let [sum_lo, sum_hi, squares_lo, squares_hi] = sums;
-        (
-            horizontal_sum(_mm256_add_pd(sum_lo, sum_hi)),
-            horizontal_sum(_mm256_add_pd(squares_lo, squares_hi)),
-        )
     }
     #[inline(always)]
     unsafe fn add_to_f64(self, totals: &mut [f64; MAX_LANES]) {
-        let halves = [
-            _mm256_castps256_ps128(self.0),
-            _mm256_extractf128_ps::<1>(self.0),
-        ];
-        for (four, half) in totals.chunks_exact_mut(4).zip(halves) {
-            // SAFETY: reads and writes the 4 values of `four`.
-            unsafe {
+        // SAFETY: each load and store reads and writes the 4 values of `four`.
+        unsafe {
+            let halves = [
+                _mm256_castps256_ps128(self.0),
+                _mm256_extractf128_ps::<1>(self.0),
+            ];
+            for (four, half) in totals.chunks_exact_mut(4).zip(halves) {
                 let sum = _mm256_add_pd(_mm256_loadu_pd(four.as_ptr()), _mm256_cvtps_pd(half));
                 _mm256_storeu_pd(four.as_mut_ptr(), sum);
             }
@@ -96,15 +108,18 @@ unsafe impl Vector for Avx2 {
     }
     #[inline(always)]
     unsafe fn sub(self, rhs: Self) -> Self {
-        Avx2(_mm256_sub_ps(self.0, rhs.0))
+        // SAFETY: registers only.
+        unsafe { Avx2(_mm256_sub_ps(self.0, rhs.0)) }
     }
     #[inline(always)]
     unsafe fn add(self, rhs: Self) -> Self {
-        Avx2(_mm256_add_ps(self.0, rhs.0))
+        // SAFETY: registers only.
+        unsafe { Avx2(_mm256_add_ps(self.0, rhs.0)) }
     }
     #[inline(always)]
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
-        Avx2(_mm256_fmadd_ps(self.0, factor.0, addend.0))
+        // SAFETY: registers only.
+        unsafe { Avx2(_mm256_fmadd_ps(self.0, factor.0, addend.0)) }
     }
 }
 
@@ -115,12 +130,15 @@ unsafe impl Vector for Avx2 {
 /// The CPU supports AVX2 and FMA.
 #[inline(always)]
 unsafe fn add_deviations(eight: __m256, first: __m256d, sums: &mut [__m256d; 4]) {
-    let lo = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(eight)), first);
-    let hi = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps::<1>(eight)), first);
-    sums[0] = _mm256_add_pd(sums[0], lo);
-    sums[1] = _mm256_add_pd(sums[1], hi);
-    sums[2] = _mm256_fmadd_pd(lo, lo, sums[2]);
-    sums[3] = _mm256_fmadd_pd(hi, hi, sums[3]);
+    // SAFETY: our caller guarantees the instruction set; registers only.
+    unsafe {
+        let lo = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(eight)), first);
+        let hi = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps::<1>(eight)), first);
+        sums[0] = _mm256_add_pd(sums[0], lo);
+        sums[1] = _mm256_add_pd(sums[1], hi);
+        sums[2] = _mm256_fmadd_pd(lo, lo, sums[2]);
+        sums[3] = _mm256_fmadd_pd(hi, hi, sums[3]);
+    }
 }
 
 /// The sum of the four lanes of `v`.
@@ -129,8 +147,11 @@ unsafe fn add_deviations(eight: __m256, first: __m256d, sums: &mut [__m256d; 4])
 /// The CPU supports AVX2.
 #[inline(always)]
 unsafe fn horizontal_sum(v: __m256d) -> f64 {
-    let pair = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
-    _mm_cvtsd_f64(_mm_add_sd(pair, _mm_unpackhi_pd(pair, pair)))
+    // SAFETY: our caller guarantees the instruction set; registers only.
+    unsafe {
+        let pair = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+        _mm_cvtsd_f64(_mm_add_sd(pair, _mm_unpackhi_pd(pair, pair)))
+    }
 }
 
 /// A mask of the first `len` lanes (`len < 8`): all ones where the lane index is below `len`.
@@ -140,10 +161,13 @@ unsafe fn horizontal_sum(v: __m256d) -> f64 {
 #[inline(always)]
 unsafe fn lane_mask(len: usize) -> __m256i {
     debug_assert!(len < 8);
-    _mm256_cmpgt_epi32(
-        _mm256_set1_epi32(len as i32),
-        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-    )
+    // SAFETY: our caller guarantees the instruction set; registers only.
+    unsafe {
+        _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(len as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    }
 }
 
 entry_points!(Avx2, "avx2,fma");

@@ -1,6 +1,7 @@
 //! x86_64 AVX-512F: sixteen `f32` lanes.
 
-use crate::vector::{entry_points, Vector, MAX_LANES, UNROLL};
+use crate::primitives::entry_points;
+use crate::vector::{load_row, Vector, MAX_LANES, UNROLL};
 use core::arch::x86_64::*;
 
 #[derive(Clone, Copy)]
@@ -13,6 +14,9 @@ unsafe impl Vector for Avx512 {
     const LANES: usize = 16;
     type Rows = AlignedRows;
 
+    // Every `unsafe` block below relies on the trait's contract, that the CPU supports
+    // AVX-512F (and AVX2 and FMA), and says which memory it accesses.
+
     #[inline(always)]
     unsafe fn start_rows(body: &[f32]) -> AlignedRows {
         // `body` starts `skew` values past a 64-byte boundary (f32 values are 4-byte aligned).
@@ -20,50 +24,59 @@ unsafe impl Vector for Avx512 {
         let line = body.as_ptr().wrapping_sub(skew);
         // SAFETY: only the lanes from `skew` on are read, `body[..16 - skew]`; `body` holds
         // whole rows, at least 64 values.
-        let first = unsafe { _mm512_maskz_loadu_ps(!lane_mask(skew), line) };
-        AlignedRows {
-            on_lines: skew == 0,
-            line,
-            current: first,
-            rotate: _mm512_add_epi32(
-                _mm512_set1_epi32(skew as i32),
-                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-            ),
+        unsafe {
+            let first = _mm512_maskz_loadu_ps(!lane_mask(skew), line);
+            AlignedRows {
+                on_lines: skew == 0,
+                line,
+                current: first,
+                rotate: _mm512_add_epi32(
+                    _mm512_set1_epi32(skew as i32),
+                    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                ),
+            }
         }
     }
     #[inline(always)]
     unsafe fn load_next_row(rows: &mut AlignedRows, row: &[f32]) -> [Self; UNROLL] {
         if rows.on_lines {
             // Every vector is a whole line already.
-            return crate::vector::load_row(row);
+            // SAFETY: the instruction set, our caller's; `load_row` reads `row`.
+            return unsafe { load_row(row) };
         }
         debug_assert!(row.as_ptr().addr().wrapping_sub(rows.line.addr()) < 64);
-        let mut vectors = [Avx512(_mm512_setzero_ps()); UNROLL];
-        for (v, values) in vectors.iter_mut().zip(row.chunks_exact(Self::LANES)) {
-            rows.line = rows.line.wrapping_add(16);
-            // SAFETY: the line after the one that holds the start of this vector begins inside
-            // this vector and ends no later than the vector after it: inside `row`, or the row
-            // after it, which exists (this is not the last row, and `body` is read in order).
-            let next = unsafe { _mm512_loadu_ps(rows.line) };
-            *v = rows.vector_before(next, values);
-            rows.current = next;
+        // SAFETY: each load reads the line after the one that holds the start of a vector of
+        // `row`: it begins inside that vector and ends no later than the vector after it:
+        // inside `row`, or the row after it, which exists (this is not the last row of the
+        // `body` given to `start_rows`, which is read in order).
+        unsafe {
+            let mut vectors = [Avx512(_mm512_setzero_ps()); UNROLL];
+            for (v, values) in vectors.iter_mut().zip(row.chunks_exact(Self::LANES)) {
+                rows.line = rows.line.wrapping_add(16);
+                let next = _mm512_loadu_ps(rows.line);
+                *v = rows.vector_before(next, values);
+                rows.current = next;
+            }
+            vectors
         }
-        vectors
     }
 
     #[inline(always)]
     unsafe fn splat(value: f32) -> Self {
-        Avx512(_mm512_set1_ps(value))
+        // SAFETY: registers only.
+        unsafe { Avx512(_mm512_set1_ps(value)) }
     }
     #[inline(always)]
     unsafe fn load(src: &[f32]) -> Self {
         let src = &src[..Self::LANES];
-        Avx512(_mm512_loadu_ps(src.as_ptr()))
+        // SAFETY: reads the 16 values of `src`.
+        unsafe { Avx512(_mm512_loadu_ps(src.as_ptr())) }
     }
     #[inline(always)]
     unsafe fn store(self, dst: &mut [f32]) {
         let dst = &mut dst[..Self::LANES];
-        _mm512_storeu_ps(dst.as_mut_ptr(), self.0)
+        // SAFETY: writes the 16 values of `dst`.
+        unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), self.0) }
     }
     #[inline(always)]
     unsafe fn store_streaming(self, dst: &mut [f32]) {
@@ -71,7 +84,8 @@ unsafe impl Vector for Avx512 {
         debug_assert_eq!(dst.as_ptr().align_offset(64), 0);
         // Miri cannot run `vmovntps` (inline assembly in `core::arch`): a plain store there.
         #[cfg(miri)]
-        return self.store(dst);
+        // SAFETY: the instruction set, our caller's.
+        return unsafe { self.store(dst) };
         // SAFETY: `dst` holds 16 values, and our caller guarantees it starts on 64 bytes.
         #[cfg(not(miri))]
         unsafe {
@@ -82,7 +96,10 @@ unsafe impl Vector for Avx512 {
     unsafe fn end_streaming() {
         // Under Miri streaming stores are plain stores, which need no fence (it has no `sfence`).
         #[cfg(not(miri))]
-        _mm_sfence()
+        // SAFETY: no memory access of its own.
+        unsafe {
+            _mm_sfence()
+        }
     }
     #[inline(always)]
     unsafe fn load_partial(src: &[f32]) -> Self {
@@ -96,34 +113,35 @@ unsafe impl Vector for Avx512 {
     }
     #[inline(always)]
     unsafe fn deviation_sums(values: &[f32], x0: f32) -> (f64, f64) {
-        let first = _mm512_set1_pd(f64::from(x0));
-        let mut sums = (_mm512_setzero_pd(), _mm512_setzero_pd());
-        let (rows, rest) = values.as_chunks::<8>();
-        for row in rows {
-            // SAFETY: reads the 8 values of `row`.
-            add_deviations(unsafe { _mm256_loadu_ps(row.as_ptr()) }, first, &mut sums);
+        // SAFETY: each row load reads the 8 values of `row`; the masked load of `rest` reads
+        // only `rest` itself (masked-off lanes are not read).
+        unsafe {
+            let first = _mm512_set1_pd(f64::from(x0));
+            let mut sums = (_mm512_setzero_pd(), _mm512_setzero_pd());
+            let (rows, rest) = values.as_chunks::<8>();
+            for row in rows {
+                add_deviations(_mm256_loadu_ps(row.as_ptr()), first, &mut sums);
+            }
+            if !rest.is_empty() {
+                // The lanes past `rest` hold `x0`, whose `d` is exactly 0.
+                let mask = lane_mask(rest.len());
+                let last = _mm512_mask_loadu_ps(_mm512_set1_ps(x0), mask, rest.as_ptr());
+                add_deviations(_mm512_castps512_ps256(last), first, &mut sums);
+            }
+            (_mm512_reduce_add_pd(sums.0), _mm512_reduce_add_pd(sums.1))
         }
-        if !rest.is_empty() {
-            // The lanes past `rest` hold `x0`, whose `d` is exactly 0.
-            // SAFETY: masked-off lanes are not read, so only `rest` itself is accessed.
-            let last = unsafe {
-                _mm512_mask_loadu_ps(_mm512_set1_ps(x0), lane_mask(rest.len()), rest.as_ptr())
-            };
-            add_deviations(_mm512_castps512_ps256(last), first, &mut sums);
-        }
-        (_mm512_reduce_add_pd(sums.0), _mm512_reduce_add_pd(sums.1))
     }
     #[inline(always)]
     unsafe fn add_to_f64(self, totals: &mut [f64; MAX_LANES]) {
-        let quarters = [
-            _mm512_extractf32x4_ps::<0>(self.0),
-            _mm512_extractf32x4_ps::<1>(self.0),
-            _mm512_extractf32x4_ps::<2>(self.0),
-            _mm512_extractf32x4_ps::<3>(self.0),
-        ];
-        for (four, quarter) in totals.chunks_exact_mut(4).zip(quarters) {
-            // SAFETY: reads and writes the 4 values of `four`.
-            unsafe {
+        // SAFETY: each load and store reads and writes the 4 values of `four`.
+        unsafe {
+            let quarters = [
+                _mm512_extractf32x4_ps::<0>(self.0),
+                _mm512_extractf32x4_ps::<1>(self.0),
+                _mm512_extractf32x4_ps::<2>(self.0),
+                _mm512_extractf32x4_ps::<3>(self.0),
+            ];
+            for (four, quarter) in totals.chunks_exact_mut(4).zip(quarters) {
                 let sum = _mm256_add_pd(_mm256_loadu_pd(four.as_ptr()), _mm256_cvtps_pd(quarter));
                 _mm256_storeu_pd(four.as_mut_ptr(), sum);
             }
@@ -131,15 +149,18 @@ unsafe impl Vector for Avx512 {
     }
     #[inline(always)]
     unsafe fn sub(self, rhs: Self) -> Self {
-        Avx512(_mm512_sub_ps(self.0, rhs.0))
+        // SAFETY: registers only.
+        unsafe { Avx512(_mm512_sub_ps(self.0, rhs.0)) }
     }
     #[inline(always)]
     unsafe fn add(self, rhs: Self) -> Self {
-        Avx512(_mm512_add_ps(self.0, rhs.0))
+        // SAFETY: registers only.
+        unsafe { Avx512(_mm512_add_ps(self.0, rhs.0)) }
     }
     #[inline(always)]
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
-        Avx512(_mm512_fmadd_ps(self.0, factor.0, addend.0))
+        // SAFETY: registers only.
+        unsafe { Avx512(_mm512_fmadd_ps(self.0, factor.0, addend.0)) }
     }
 }
 
@@ -172,12 +193,14 @@ impl AlignedRows {
         #[cfg(miri)]
         return {
             let _ = (next, self.rotate);
-            Avx512::load(values)
+            // SAFETY: our caller guarantees the instruction set; `load` reads `values`.
+            unsafe { Avx512::load(values) }
         };
         #[cfg(not(miri))]
         {
             let _ = values;
-            Avx512(_mm512_permutex2var_ps(self.current, self.rotate, next))
+            // SAFETY: our caller guarantees the instruction set; registers only.
+            unsafe { Avx512(_mm512_permutex2var_ps(self.current, self.rotate, next)) }
         }
     }
 }
@@ -190,14 +213,17 @@ impl AlignedRows {
 unsafe fn add_deviations(eight: __m256, first: __m512d, sums: &mut (__m512d, __m512d)) {
     // Widened in 256-bit halves, which Miri can run (it has no 512-bit `vcvtps2pd`); tails are
     // short, so the two extra instructions cost little.
-    let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(eight));
-    let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(eight));
-    let d = _mm512_sub_pd(
-        _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(lo), hi),
-        first,
-    );
-    sums.0 = _mm512_add_pd(sums.0, d);
-    sums.1 = _mm512_fmadd_pd(d, d, sums.1);
+    // SAFETY: our caller guarantees the instruction set; registers only.
+    unsafe {
+        let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(eight));
+        let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(eight));
+        let d = _mm512_sub_pd(
+            _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(lo), hi),
+            first,
+        );
+        sums.0 = _mm512_add_pd(sums.0, d);
+        sums.1 = _mm512_fmadd_pd(d, d, sums.1);
+    }
 }
 
 /// A mask of the first `len` lanes (`len < 16`).

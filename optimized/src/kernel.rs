@@ -1,159 +1,208 @@
-//! Which kernels this CPU can run, and the choice of the best one, made once and cached.
+//! The kernels: one registry row per instruction set (name, detection, functions), the choice
+//! of the best one (made once and cached), and the entry points that run a call:
+//! [`Kernel::run`], and [`GroupNorm::forward`] / [`GroupNorm::forward_with_stats`], which run
+//! [`Kernel::best`].
 
-use crate::vector::Primitives;
+use crate::error::{GroupNormError, ParseKernelError};
+use crate::params::{GroupNorm, StatsBuffers};
+use crate::plan::Plan;
+use crate::primitives::Primitives;
+use core::fmt;
+use core::str::FromStr;
 use core::sync::atomic::{AtomicU8, Ordering};
 
-/// One implementation of GroupNorm: `scalar`, `avx2` (AVX2 + FMA), `avx512` (AVX-512F) or `neon`.
+/// One registry row: a kernel's name on every architecture, and where it is compiled, how to
+/// tell that this CPU runs it and its functions.
+struct Row {
+    name: &'static str,
+    compiled: Option<Compiled>,
+}
+
+#[derive(Clone, Copy)]
+struct Compiled {
+    supported: fn() -> bool,
+    primitives: Primitives,
+}
+
+/// `Some(Compiled { .. })` on `$arch` (a `target_arch`), `None` elsewhere.
+macro_rules! on_arch {
+    ($arch:tt, $supported:expr, $primitives:expr) => {{
+        #[cfg(target_arch = $arch)]
+        let compiled = Some(Compiled {
+            supported: $supported,
+            primitives: $primitives,
+        });
+        #[cfg(not(target_arch = $arch))]
+        let compiled = None;
+        compiled
+    }};
+}
+
+/// Every kernel, portable first and widest last on each architecture: [`Kernel::best`] is the
+/// last one this CPU supports. A new instruction set is one more row.
+const REGISTRY: [Row; 4] = [
+    Row {
+        name: "scalar",
+        compiled: Some(Compiled {
+            supported: || true,
+            primitives: crate::scalar::PRIMITIVES,
+        }),
+    },
+    Row {
+        name: "avx2",
+        compiled: on_arch!("x86_64", crate::cpu::avx2_fma, crate::avx2::PRIMITIVES),
+    },
+    Row {
+        name: "avx512",
+        compiled: on_arch!("x86_64", crate::cpu::avx512f, crate::avx512::PRIMITIVES),
+    },
+    Row {
+        name: "neon",
+        compiled: on_arch!("aarch64", crate::cpu::neon, crate::neon::PRIMITIVES),
+    },
+];
+
+/// Every kernel name this crate knows, on any architecture, in the registry's order.
+pub const KERNEL_NAMES: &[&str] = &kernel_names();
+
+const fn kernel_names() -> [&'static str; REGISTRY.len()] {
+    let mut names = [""; REGISTRY.len()];
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        names[i] = REGISTRY[i].name;
+        i += 1;
+    }
+    names
+}
+
+/// One implementation of GroupNorm: `scalar` (portable), `avx2` (x86_64 AVX2 + FMA), `avx512`
+/// (x86_64 AVX-512F) or `neon` (aarch64).
 ///
 /// A `Kernel` can only be obtained for an instruction set the CPU supports, so running one is
-/// always sound. Detection is at run time with the `std` feature, and from the compile-time
-/// target features without it.
+/// always sound: from [`Kernel::available`], [`Kernel::best`], [`Kernel::scalar`], or by name
+/// (`"avx2".parse::<Kernel>()`, whose error tells an unknown name from a kernel this CPU does
+/// not run).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Kernel {
-    isa: Isa,
+    /// Its row in `REGISTRY`, compiled and supported by this CPU.
+    row: u8,
 }
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-enum Isa {
-    Scalar = 1,
-    #[cfg(target_arch = "x86_64")]
-    Avx2 = 2,
-    #[cfg(target_arch = "x86_64")]
-    Avx512 = 3,
-    #[cfg(target_arch = "aarch64")]
-    Neon = 4,
-}
-
-/// Every kernel name this crate knows, on any architecture.
-pub const KERNEL_NAMES: [&str; 4] = ["scalar", "avx2", "avx512", "neon"];
 
 impl Kernel {
     /// The portable kernel, available everywhere.
     pub const fn scalar() -> Kernel {
-        Kernel { isa: Isa::Scalar }
-    }
-
-    /// The AVX2 + FMA kernel, if this CPU supports both.
-    pub fn avx2() -> Option<Kernel> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[cfg(feature = "std")]
-            let supported =
-                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
-            #[cfg(not(feature = "std"))]
-            let supported = cfg!(target_feature = "avx2") && cfg!(target_feature = "fma");
-            if supported {
-                return Some(Kernel { isa: Isa::Avx2 });
-            }
-        }
-        None
-    }
-
-    /// The AVX-512F kernel, if this CPU supports it.
-    pub fn avx512() -> Option<Kernel> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            // The compiler takes AVX-512F to imply AVX2 and FMA, and may use them in this
-            // kernel: a virtual CPU that reports AVX-512F without them must not run it.
-            #[cfg(feature = "std")]
-            let supported = std::is_x86_feature_detected!("avx512f")
-                && std::is_x86_feature_detected!("avx2")
-                && std::is_x86_feature_detected!("fma");
-            #[cfg(not(feature = "std"))]
-            let supported = cfg!(target_feature = "avx512f")
-                && cfg!(target_feature = "avx2")
-                && cfg!(target_feature = "fma");
-            if supported {
-                return Some(Kernel { isa: Isa::Avx512 });
-            }
-        }
-        None
-    }
-
-    /// The NEON kernel, if this CPU supports it (every aarch64 CPU that runs Linux does).
-    pub fn neon() -> Option<Kernel> {
-        #[cfg(target_arch = "aarch64")]
-        {
-            #[cfg(feature = "std")]
-            let supported = std::arch::is_aarch64_feature_detected!("neon");
-            #[cfg(not(feature = "std"))]
-            let supported = cfg!(target_feature = "neon");
-            if supported {
-                return Some(Kernel { isa: Isa::Neon });
-            }
-        }
-        None
-    }
-
-    /// The kernel called `name` (one of [`KERNEL_NAMES`]), if this CPU supports it.
-    pub fn by_name(name: &str) -> Option<Kernel> {
-        match name {
-            "scalar" => Some(Kernel::scalar()),
-            "avx2" => Kernel::avx2(),
-            "avx512" => Kernel::avx512(),
-            "neon" => Kernel::neon(),
-            _ => None,
-        }
+        Kernel { row: 0 }
     }
 
     /// Every kernel this CPU supports, portable first, widest last.
     pub fn available() -> impl Iterator<Item = Kernel> {
-        [
-            Some(Kernel::scalar()),
-            Kernel::avx2(),
-            Kernel::avx512(),
-            Kernel::neon(),
-        ]
-        .into_iter()
-        .flatten()
+        (0..REGISTRY.len())
+            .filter(|&row| REGISTRY[row].compiled.is_some_and(|c| (c.supported)()))
+            .map(|row| Kernel { row: row as u8 })
     }
 
     /// The widest kernel this CPU supports, detected on the first call and cached.
     pub fn best() -> Kernel {
-        // 0 means "not detected yet"; any other value is the `Isa` of a kernel detected before.
+        // 0 means "not detected yet"; any other value is one more than the row of the kernel
+        // detected before.
         static BEST: AtomicU8 = AtomicU8::new(0);
-        let isa = match BEST.load(Ordering::Relaxed) {
-            1 => Isa::Scalar,
-            #[cfg(target_arch = "x86_64")]
-            2 => Isa::Avx2,
-            #[cfg(target_arch = "x86_64")]
-            3 => Isa::Avx512,
-            #[cfg(target_arch = "aarch64")]
-            4 => Isa::Neon,
-            _ => {
+        match BEST.load(Ordering::Relaxed) {
+            0 => {
                 let best = Kernel::available().last().unwrap_or(Kernel::scalar());
-                BEST.store(best.isa as u8, Ordering::Relaxed);
-                return best;
+                BEST.store(best.row + 1, Ordering::Relaxed);
+                best
             }
-        };
-        Kernel { isa }
+            row_plus_one => Kernel {
+                row: row_plus_one - 1,
+            },
+        }
     }
 
-    /// The kernel's name, as [`Kernel::by_name`] takes it.
+    /// The kernel's name, as `FromStr` takes it.
     pub fn name(self) -> &'static str {
-        match self.isa {
-            Isa::Scalar => "scalar",
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => "avx2",
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => "avx512",
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => "neon",
+        REGISTRY[usize::from(self.row)].name
+    }
+
+    /// Runs GroupNorm with this kernel. Every argument is checked before anything is written:
+    /// on error `y` and the statistics are untouched.
+    ///
+    /// With the `rayon` feature, large inputs are spread over the current rayon pool; the result
+    /// is the same bit for bit whatever the number of threads. Calls that fit in the caches give
+    /// each thread of the pool its own run (`rayon::broadcast`), so such a call waits for every
+    /// thread of the pool, one busy with a long job of its own included: run the kernel in a
+    /// pool of its own (`ThreadPool::install`) where the pool also carries long jobs.
+    pub fn run(
+        self,
+        params: &GroupNorm<'_>,
+        input: &[f32],
+        y: &mut [f32],
+        stats: Option<StatsBuffers<'_>>,
+    ) -> Result<(), GroupNormError> {
+        let plan = Plan::new(params, input, y, stats.as_ref())?;
+        let (mean, rstd) = stats.map(StatsBuffers::into_parts).unzip();
+        let primitives = self.primitives();
+        // SAFETY: `self` exists only where the CPU supports its instruction set.
+        unsafe {
+            #[cfg(feature = "rayon")]
+            crate::parallel::run(primitives, &plan, params, input, y, mean, rstd);
+            #[cfg(not(feature = "rayon"))]
+            (primitives.normalize_groups)(
+                &plan,
+                params,
+                crate::contiguous::GroupRun::new(input, y, 0, mean, rstd),
+            );
         }
+        Ok(())
     }
 
     /// The kernel's functions. Calling them is sound: `self` exists only where the CPU
     /// supports its instruction set.
     pub(crate) fn primitives(self) -> Primitives {
-        match self.isa {
-            Isa::Scalar => crate::scalar::PRIMITIVES,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => crate::avx2::PRIMITIVES,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => crate::avx512::PRIMITIVES,
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => crate::neon::PRIMITIVES,
+        match REGISTRY[usize::from(self.row)].compiled {
+            Some(compiled) => compiled.primitives,
+            // A `Kernel` is only made for a compiled row.
+            None => unreachable!("kernel {} is not compiled here", self.name()),
         }
+    }
+}
+
+impl FromStr for Kernel {
+    type Err = ParseKernelError;
+
+    /// The kernel called `name` (one of [`KERNEL_NAMES`]), if this CPU supports it.
+    fn from_str(name: &str) -> Result<Kernel, ParseKernelError> {
+        let row = KERNEL_NAMES
+            .iter()
+            .position(|&known| known == name)
+            .ok_or(ParseKernelError::Unknown)?;
+        Kernel::available()
+            .find(|kernel| usize::from(kernel.row) == row)
+            .ok_or(ParseKernelError::Unsupported {
+                name: KERNEL_NAMES[row],
+            })
+    }
+}
+
+impl fmt::Display for Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl GroupNorm<'_> {
+    /// Normalizes `input` into `y` with [`Kernel::best`].
+    pub fn forward(&self, input: &[f32], y: &mut [f32]) -> Result<(), GroupNormError> {
+        Kernel::best().run(self, input, y, None)
+    }
+
+    /// Like [`forward`](Self::forward), and writes `mean` and `rstd` (each `N * G` long) into
+    /// `stats` too.
+    pub fn forward_with_stats(
+        &self,
+        input: &[f32],
+        y: &mut [f32],
+        stats: StatsBuffers<'_>,
+    ) -> Result<(), GroupNormError> {
+        Kernel::best().run(self, input, y, Some(stats))
     }
 }

@@ -1,6 +1,7 @@
 //! aarch64 NEON: four `f32` lanes.
 
-use crate::vector::{entry_points, Vector};
+use crate::primitives::entry_points;
+use crate::vector::Vector;
 use core::arch::aarch64::*;
 
 #[derive(Clone, Copy)]
@@ -14,31 +15,40 @@ unsafe impl Vector for Neon {
     #[inline(always)]
     unsafe fn start_rows(_body: &[f32]) {}
 
+    // Every `unsafe` block below relies on the trait's contract, that the CPU supports NEON,
+    // and says which memory it accesses.
+
     #[inline(always)]
     unsafe fn splat(value: f32) -> Self {
-        Neon(vdupq_n_f32(value))
+        // SAFETY: registers only.
+        unsafe { Neon(vdupq_n_f32(value)) }
     }
     #[inline(always)]
     unsafe fn load(src: &[f32]) -> Self {
         let src = &src[..Self::LANES];
-        Neon(vld1q_f32(src.as_ptr()))
+        // SAFETY: reads the 4 values of `src`.
+        unsafe { Neon(vld1q_f32(src.as_ptr())) }
     }
     #[inline(always)]
     unsafe fn store(self, dst: &mut [f32]) {
         let dst = &mut dst[..Self::LANES];
-        vst1q_f32(dst.as_mut_ptr(), self.0)
+        // SAFETY: writes the 4 values of `dst`.
+        unsafe { vst1q_f32(dst.as_mut_ptr(), self.0) }
     }
     #[inline(always)]
     unsafe fn sub(self, rhs: Self) -> Self {
-        Neon(vsubq_f32(self.0, rhs.0))
+        // SAFETY: registers only.
+        unsafe { Neon(vsubq_f32(self.0, rhs.0)) }
     }
     #[inline(always)]
     unsafe fn add(self, rhs: Self) -> Self {
-        Neon(vaddq_f32(self.0, rhs.0))
+        // SAFETY: registers only.
+        unsafe { Neon(vaddq_f32(self.0, rhs.0)) }
     }
     #[inline(always)]
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
-        Neon(vfmaq_f32(addend.0, self.0, factor.0))
+        // SAFETY: registers only.
+        unsafe { Neon(vfmaq_f32(addend.0, self.0, factor.0)) }
     }
 }
 

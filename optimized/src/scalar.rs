@@ -1,7 +1,8 @@
 //! The portable kernel: the generic algorithm on one `f32` lane, with no instruction-set
 //! requirement and no `std`.
 
-use crate::vector::{entry_points, Vector};
+use crate::primitives::entry_points;
+use crate::vector::Vector;
 
 // SAFETY: every access is a bounds-checked index; one lane.
 unsafe impl Vector for f32 {

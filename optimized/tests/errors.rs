@@ -13,7 +13,7 @@
 //! This file uses this crate only (no dev-dependency on the reference), so a copy of the
 //! crate's folder tests on its own.
 
-use groupnorm_optimized::{GroupNorm, GroupNormError, Kernel, Stats};
+use groupnorm_optimized::{GroupNorm, GroupNormError, Kernel, StatsBuffers};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A NaN with a payload no computation produces: a written `y` cannot keep these bits.
@@ -47,15 +47,17 @@ fn call(
     y: &mut [f32],
     stats: Option<(&mut [f32], &mut [f32])>,
 ) -> Result<(), GroupNormError> {
-    match (Kernel::by_name(runner), stats) {
+    match (runner.parse::<Kernel>().ok(), stats) {
         (Some(kernel), stats) => kernel.run(
             params,
             input,
             y,
-            stats.map(|(mean, rstd)| Stats { mean, rstd }),
+            stats.map(|(mean, rstd)| StatsBuffers::new(mean, rstd)),
         ),
         (None, None) => params.forward(input, y),
-        (None, Some((mean, rstd))) => params.forward_with_stats(input, y, mean, rstd),
+        (None, Some((mean, rstd))) => {
+            params.forward_with_stats(input, y, StatsBuffers::new(mean, rstd))
+        }
     }
 }
 
@@ -73,8 +75,8 @@ fn assert_rejected(params: &GroupNorm<'_>, input: &[f32], out: Out, expected: &G
         }));
         let what = format!(
             "{runner}: shape {:?}, G = {}, input {} values, {out:?}",
-            params.shape,
-            params.num_groups,
+            params.shape(),
+            params.num_groups(),
             input.len()
         );
         match result {
@@ -112,9 +114,9 @@ fn assert_rejected_with_and_without_stats(
         },
         expected,
     );
-    let n = params.shape.first().copied().unwrap_or(1);
+    let n = params.shape().first().copied().unwrap_or(1);
     let groups = n
-        .checked_mul(params.num_groups)
+        .checked_mul(params.num_groups())
         .filter(|&g| g <= 1 << 16)
         .unwrap_or(1);
     let stats = Some((groups, groups));
@@ -179,11 +181,7 @@ fn zero_channels() {
         0,
         &GroupNormError::ZeroChannels,
     );
-    let p = GroupNorm {
-        weight: Some(&[]),
-        bias: Some(&[]),
-        ..params(&[2, 0, 5], 3)
-    };
+    let p = params(&[2, 0, 5], 3).with_weight(&[]).with_bias(&[]);
     assert_rejected_with_and_without_stats(&p, &[], 0, &GroupNormError::ZeroChannels);
     // Before these zero channels, any G divided C, so N * G could overflow: with
     // G = usize::MAX, a panic ("attempt to multiply with overflow") in a debug build and a
@@ -236,10 +234,7 @@ fn weight_of_the_wrong_length() {
     let x = data(24);
     for len in [0, 3, 5, 8] {
         let w = vec![1.0; len];
-        let p = GroupNorm {
-            weight: Some(&w),
-            ..params(&[2, 4, 3], 2)
-        };
+        let p = params(&[2, 4, 3], 2).with_weight(&w);
         assert_rejected_with_and_without_stats(
             &p,
             &x,
@@ -247,11 +242,9 @@ fn weight_of_the_wrong_length() {
             &GroupNormError::WeightLength { channels: 4, len },
         );
     }
-    let p = GroupNorm {
-        weight: Some(&[1.0; 3]),
-        bias: Some(&[0.0; 4]),
-        ..params(&[2, 4, 3], 2)
-    };
+    let p = params(&[2, 4, 3], 2)
+        .with_weight(&[1.0; 3])
+        .with_bias(&[0.0; 4]);
     assert_rejected_with_and_without_stats(
         &p,
         &x,
@@ -268,10 +261,7 @@ fn bias_of_the_wrong_length() {
     let x = data(24);
     for len in [0, 3, 5, 8] {
         let b = vec![0.0; len];
-        let p = GroupNorm {
-            bias: Some(&b),
-            ..params(&[2, 4, 3], 2)
-        };
+        let p = params(&[2, 4, 3], 2).with_bias(&b);
         assert_rejected_with_and_without_stats(
             &p,
             &x,
@@ -279,11 +269,9 @@ fn bias_of_the_wrong_length() {
             &GroupNormError::BiasLength { channels: 4, len },
         );
     }
-    let p = GroupNorm {
-        weight: Some(&[1.0; 4]),
-        bias: Some(&[0.0; 5]),
-        ..params(&[2, 4, 3], 2)
-    };
+    let p = params(&[2, 4, 3], 2)
+        .with_weight(&[1.0; 4])
+        .with_bias(&[0.0; 5]);
     assert_rejected_with_and_without_stats(
         &p,
         &x,
@@ -506,10 +494,7 @@ fn huge_shape_that_fits_gives_input_length_without_allocating() {
         }
     }
     let w = [1.0; 3];
-    let p = GroupNorm {
-        weight: Some(&w),
-        ..params(&[1, usize::MAX, 1], 1)
-    };
+    let p = params(&[1, usize::MAX, 1], 1).with_weight(&w);
     assert_rejected_with_and_without_stats(
         &p,
         &data(3),
@@ -536,13 +521,7 @@ fn precedence_follows_the_declaration_order() {
         y: 7,
         stats: Some((5, 3)),
     };
-    let affine = |shape, g, w, b| GroupNorm {
-        shape,
-        num_groups: g,
-        weight: Some(w),
-        bias: Some(b),
-        eps: 1e-5,
-    };
+    let affine = |shape, g, w, b| GroupNorm::new(shape, g).with_weight(w).with_bias(b);
 
     let steps: [(GroupNorm<'_>, &[f32], Out, GroupNormError); 12] = [
         (

@@ -25,7 +25,7 @@
 
 #![no_main]
 
-use groupnorm_optimized::{GroupNorm, GroupNormError as OptError, Kernel, Stats};
+use groupnorm_optimized::{GroupNorm, GroupNormError as OptError, Kernel, StatsBuffers};
 use groupnorm_reference::{group_norm, GroupNormError as RefError};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -278,12 +278,15 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The optimized crate: every kernel, and the methods of GroupNorm (Kernel::best).
-    let params = GroupNorm {
-        shape: &a.shape,
-        num_groups: a.num_groups,
-        weight: weight.as_deref(),
-        bias: bias.as_deref(),
-        eps: 1e-5,
+    let params = {
+        let mut params = GroupNorm::new(&a.shape, a.num_groups).with_eps(1e-5);
+        if let Some(weight) = weight.as_deref() {
+            params = params.with_weight(weight);
+        }
+        if let Some(bias) = bias.as_deref() {
+            params = params.with_bias(bias);
+        }
+        params
     };
     let kernels: Vec<Option<Kernel>> = Kernel::available().map(Some).chain([None]).collect();
     for kernel in kernels {
@@ -297,10 +300,7 @@ fuzz_target!(|data: &[u8]| {
                 &params,
                 &x,
                 &mut y,
-                Some(Stats {
-                    mean: &mut mean,
-                    rstd: &mut rstd,
-                }),
+                Some(StatsBuffers::new(&mut mean, &mut rstd)),
             ),
             (Some(k), false) => k.run(&params, &x, &mut y, None),
             (None, true) => params.forward_with_stats(&x, &mut y, &mut mean, &mut rstd),

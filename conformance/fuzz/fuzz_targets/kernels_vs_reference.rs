@@ -52,7 +52,7 @@
 
 #![no_main]
 
-use groupnorm_optimized::{GroupNorm, Kernel, Stats};
+use groupnorm_optimized::{GroupNorm, Kernel, StatsBuffers};
 use groupnorm_reference::group_norm;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -180,17 +180,17 @@ fn run(kernel: Kernel, case: &Case) -> Output {
         mean: vec![f32::from_bits(SENTINEL); groups],
         rstd: vec![f32::from_bits(SENTINEL); groups],
     };
-    let params = GroupNorm {
-        shape: &case.shape,
-        num_groups: case.num_groups,
-        weight: case.weight.as_deref(),
-        bias: case.bias.as_deref(),
-        eps: f64::from(case.eps),
+    let params = {
+        let mut params = GroupNorm::new(&case.shape, case.num_groups).with_eps(f64::from(case.eps));
+        if let Some(weight) = case.weight.as_deref() {
+            params = params.with_weight(weight);
+        }
+        if let Some(bias) = case.bias.as_deref() {
+            params = params.with_bias(bias);
+        }
+        params
     };
-    let stats = Stats {
-        mean: &mut out.mean,
-        rstd: &mut out.rstd,
-    };
+    let stats = StatsBuffers::new(&mut out.mean, &mut out.rstd);
     if let Err(e) = kernel.run(&params, &case.x, &mut out.y, Some(stats)) {
         panic!("{}: a valid problem is rejected: {e}", kernel.name());
     }

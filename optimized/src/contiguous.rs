@@ -1,0 +1,174 @@
+//! The contiguous memory layout, `(N, C, *spatial)` row-major: group `i` is the `group_len`
+//! values from `i * group_len`, its channels one after the other, `channel_len` values each.
+//! This file drives the statistics pass (block by block) and the output pass (channel span by
+//! channel span) over that layout; everything else is the same for every layout.
+
+use crate::group::{Group, Normalization, OutputPath};
+use crate::moments::Moments;
+use crate::output::{self, Identity};
+use crate::params::GroupNorm;
+use crate::plan::{Plan, BLOCK_LEN};
+use crate::statistics::block_moments;
+use crate::vector::Vector;
+
+/// Consecutive whole groups, the first of them group `first` (counted over samples and
+/// groups), and where their results go: `mean[i]` and `rstd[i]` for the run's `i`-th group.
+pub(crate) struct GroupRun<'a> {
+    x: &'a [f32],
+    y: &'a mut [f32],
+    first: usize,
+    mean: Option<&'a mut [f32]>,
+    rstd: Option<&'a mut [f32]>,
+}
+
+impl<'a> GroupRun<'a> {
+    pub fn new(
+        x: &'a [f32],
+        y: &'a mut [f32],
+        first: usize,
+        mean: Option<&'a mut [f32]>,
+        rstd: Option<&'a mut [f32]>,
+    ) -> Self {
+        GroupRun {
+            x,
+            y,
+            first,
+            mean,
+            rstd,
+        }
+    }
+}
+
+/// Normalizes the groups of `run` one after the other, on the calling thread.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
+#[inline(always)]
+pub(crate) unsafe fn normalize_groups<V: Vector>(
+    plan: &Plan,
+    params: &GroupNorm<'_>,
+    run: GroupRun<'_>,
+) {
+    let GroupRun {
+        x,
+        y,
+        first,
+        mut mean,
+        mut rstd,
+    } = run;
+    let groups = x
+        .chunks(plan.group_len())
+        .zip(y.chunks_mut(plan.group_len()));
+    for (i, (x, y)) in groups.enumerate() {
+        let group = Group::new(params, plan, first + i);
+        let mut moments = Moments::EMPTY;
+        for block in x.chunks(BLOCK_LEN) {
+            // SAFETY: our caller guarantees `V`'s instruction set.
+            moments = moments.merge(unsafe { block_moments::<V>(block) });
+        }
+        let normalization = group.normalization(moments, || x.iter().copied());
+        // SAFETY: our caller guarantees `V`'s instruction set.
+        unsafe { write::<V>(plan, &group, &normalization, x, y, 0) };
+        let (group_mean, group_rstd) = normalization.mean_rstd();
+        if let Some(mean) = mean.as_deref_mut() {
+            mean[i] = group_mean;
+        }
+        if let Some(rstd) = rstd.as_deref_mut() {
+            rstd[i] = group_rstd;
+        }
+    }
+}
+
+/// Writes `y` for `x`, the part of a group that starts `start` values into it.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
+#[inline(always)]
+pub(crate) unsafe fn write<V: Vector>(
+    plan: &Plan,
+    group: &Group<'_>,
+    normalization: &Normalization,
+    x: &[f32],
+    y: &mut [f32],
+    start: usize,
+) {
+    let epilogue = Identity;
+    let spans = ChannelSpans::new(group, plan.channel_len(), x, y, start);
+    match normalization.path() {
+        OutputPath::Fma { shift } => {
+            let stream = plan.stream_output();
+            for (x, y, channel) in spans {
+                let affine = normalization.affine(shift, channel);
+                // SAFETY: our caller guarantees `V`'s instruction set.
+                unsafe { output::write_span::<V, _>(affine, epilogue, x, y, stream) };
+            }
+            // SAFETY: our caller guarantees `V`'s instruction set.
+            unsafe { output::end_streaming::<V>(stream) };
+        }
+        OutputPath::Exact => {
+            for (x, y, channel) in spans {
+                for (xv, yv) in x.iter().zip(y) {
+                    *yv = normalization.exact(*xv, channel, epilogue);
+                }
+            }
+        }
+    }
+}
+
+/// The channels' parts of a group's `x` and `y` (which start `start` values into the group),
+/// each with its `(gamma, beta)`. Without affine parameters the whole group is one part.
+struct ChannelSpans<'g, 'x, 'y> {
+    group: &'g Group<'g>,
+    channel_len: usize,
+    x: &'x [f32],
+    y: &'y mut [f32],
+    channel: usize,
+    into_channel: usize,
+}
+
+impl<'g, 'x, 'y> ChannelSpans<'g, 'x, 'y> {
+    #[inline(always)]
+    fn new(
+        group: &'g Group<'g>,
+        channel_len: usize,
+        x: &'x [f32],
+        y: &'y mut [f32],
+        start: usize,
+    ) -> Self {
+        let (channel, into_channel) = if group.affine() && start > 0 {
+            (start / channel_len, start % channel_len)
+        } else {
+            (0, 0)
+        };
+        ChannelSpans {
+            group,
+            channel_len,
+            x,
+            y,
+            channel,
+            into_channel,
+        }
+    }
+}
+
+impl<'x, 'y> Iterator for ChannelSpans<'_, 'x, 'y> {
+    type Item = (&'x [f32], &'y mut [f32], (f64, f64));
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.x.is_empty() {
+            return None;
+        }
+        if !self.group.affine() {
+            let y = core::mem::take(&mut self.y);
+            return Some((core::mem::take(&mut self.x), y, (1.0, 0.0)));
+        }
+        let len = self.x.len().min(self.channel_len - self.into_channel);
+        let channel = self.group.channel(self.channel);
+        let (x, rest_x) = self.x.split_at(len);
+        let (y, rest_y) = core::mem::take(&mut self.y).split_at_mut(len);
+        (self.x, self.y) = (rest_x, rest_y);
+        (self.channel, self.into_channel) = (self.channel + 1, 0);
+        Some((x, y, channel))
+    }
+}

@@ -1,0 +1,193 @@
+//! The output pass: one subtraction and two FMAs per value, over one span of values that share
+//! their coefficients (a channel, or a whole group without affine parameters).
+//!
+//! Per channel, `scale = gamma * rstd` and `offset = beta - (mean - S) * scale`, and
+//! `y = (x - S) * scale + offset`. The output shift `S` is `f32(mean)` when the mean is larger
+//! than the spread, so that no `f32` quantity near a large mean enters the output (`x - S` is
+//! exact for `x` near `S`), and 0 otherwise. `scale` is carried as two `f32` values, so the
+//! output is rounded about once. The pass is bound by memory, not arithmetic. When input and
+//! output together exceed `CACHE_RESIDENT_BYTES`, the output is written with streaming stores
+//! (non-temporal on x86), which do not first read each line from memory (the README's
+//! performance section says what that saves). The values are the same bits either way.
+//!
+//! Each value passes through an [`Epilogue`] before it is stored: the identity today; an
+//! activation fused into the pass (SiLU) is another implementation of it.
+
+use crate::vector::{Vector, UNROLL};
+
+/// The coefficients of `y = (x - shift) * scale + offset`, with `scale` carried as the sum of
+/// two `f32` values so that its rounding does not reach the output; as values, or splat into
+/// vectors.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Affine<T = f32> {
+    shift: T,
+    scale_hi: T,
+    scale_lo: T,
+    offset: T,
+}
+
+impl Affine {
+    pub fn new(shift: f32, scale: f64, offset: f64) -> Affine {
+        let scale_hi = scale as f32;
+        Affine {
+            shift,
+            scale_hi,
+            scale_lo: (scale - f64::from(scale_hi)) as f32,
+            offset: offset as f32,
+        }
+    }
+
+    /// # Safety
+    /// The CPU supports `V`'s instruction set.
+    #[inline(always)]
+    unsafe fn splat<V: Vector>(self) -> Affine<V> {
+        // SAFETY: our caller guarantees the instruction set.
+        unsafe {
+            Affine {
+                shift: V::splat(self.shift),
+                scale_hi: V::splat(self.scale_hi),
+                scale_lo: V::splat(self.scale_lo),
+                offset: V::splat(self.offset),
+            }
+        }
+    }
+}
+
+impl<V: Vector> Affine<V> {
+    /// `d * scale_hi + (d * scale_lo + offset)` with `d = x - shift`.
+    ///
+    /// # Safety
+    /// The CPU supports `V`'s instruction set.
+    #[inline(always)]
+    unsafe fn apply(&self, x: V) -> V {
+        // SAFETY: our caller guarantees the instruction set.
+        unsafe {
+            let d = x.sub(self.shift);
+            d.mul_add(self.scale_hi, d.mul_add(self.scale_lo, self.offset))
+        }
+    }
+}
+
+/// What the output pass does to each normalized value before storing it, in vectors on the
+/// `f32` path and in `f64` on the exact path.
+pub(crate) trait Epilogue: Copy {
+    /// # Safety
+    /// The CPU supports `V`'s instruction set.
+    unsafe fn apply<V: Vector>(self, v: V) -> V;
+    fn apply_exact(self, v: f64) -> f64;
+}
+
+/// Stores the normalized values as they are.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Identity;
+
+impl Epilogue for Identity {
+    #[inline(always)]
+    unsafe fn apply<V: Vector>(self, v: V) -> V {
+        v
+    }
+    #[inline(always)]
+    fn apply_exact(self, v: f64) -> f64 {
+        v
+    }
+}
+
+/// Writes `y = epilogue(affine(x))` over one span: per value
+/// `y = d * scale_hi + (d * scale_lo + offset)` with `d = x - shift`. The inner product is tiny
+/// against the outer one, so the result carries about one rounding: that of the last FMA. With
+/// `stream`, whole vectors are stored around the caches (see [`Vector::store_streaming`]), and
+/// [`end_streaming`] must follow the last span.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
+#[inline(always)]
+pub(crate) unsafe fn write_span<V: Vector, E: Epilogue>(
+    affine: Affine,
+    epilogue: E,
+    x: &[f32],
+    y: &mut [f32],
+    stream: bool,
+) {
+    // SAFETY: our caller guarantees the instruction set; the streamed part of `y` starts on a
+    // multiple of `LANES * 4` bytes, as `write_rows::<_, _, true>` requires.
+    unsafe {
+        let affine = affine.splat::<V>();
+        if stream {
+            // Values before the first vector-aligned one in `y` go one by one, as a tail does;
+            // the result is the same wherever the vectors start.
+            let head = y.as_ptr().align_offset(V::LANES * 4).min(y.len());
+            let (x_head, x) = x.split_at(head);
+            let (y_head, y) = y.split_at_mut(head);
+            write_rows::<V, E, false>(&affine, epilogue, x_head, y_head);
+            write_rows::<V, E, true>(&affine, epilogue, x, y);
+        } else {
+            write_rows::<V, E, false>(&affine, epilogue, x, y);
+        }
+    }
+}
+
+/// After the spans written with `stream`: orders their streaming stores before every later
+/// store (see [`Vector::end_streaming`]).
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
+#[inline(always)]
+pub(crate) unsafe fn end_streaming<V: Vector>(stream: bool) {
+    if stream {
+        // SAFETY: our caller guarantees the instruction set.
+        unsafe { V::end_streaming() }
+    }
+}
+
+/// `y = epilogue(affine(x))` over one span: rows of `UNROLL` vectors, then single vectors,
+/// then a partial one. `STREAM` stores with [`Vector::store_streaming`]; `y` then starts on a
+/// multiple of `LANES * 4` bytes.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set, and with `STREAM`, `y` is aligned as said.
+#[inline(always)]
+unsafe fn write_rows<V: Vector, E: Epilogue, const STREAM: bool>(
+    affine: &Affine<V>,
+    epilogue: E,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    // SAFETY: our caller guarantees the instruction set, and the alignment `store` needs;
+    // loads and stores take bounds-checked slices.
+    unsafe {
+        let value = |x: V| epilogue.apply(affine.apply(x));
+        let mut x_rows = x.chunks_exact(UNROLL * V::LANES);
+        let mut y_rows = y.chunks_exact_mut(UNROLL * V::LANES);
+        for (xr, yr) in (&mut x_rows).zip(&mut y_rows) {
+            for j in 0..UNROLL {
+                store::<V, STREAM>(value(V::load(&xr[j * V::LANES..])), &mut yr[j * V::LANES..]);
+            }
+        }
+        let mut x_chunks = x_rows.remainder().chunks_exact(V::LANES);
+        let mut y_chunks = y_rows.into_remainder().chunks_exact_mut(V::LANES);
+        for (xc, yc) in (&mut x_chunks).zip(&mut y_chunks) {
+            store::<V, STREAM>(value(V::load(xc)), yc);
+        }
+        let (x_tail, y_tail) = (x_chunks.remainder(), y_chunks.into_remainder());
+        if !x_tail.is_empty() {
+            value(V::load_partial(x_tail)).store_partial(y_tail);
+        }
+    }
+}
+
+/// A whole vector's store: streaming with `STREAM`.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set, and with `STREAM`, `dst` starts on a multiple of
+/// `LANES * 4` bytes.
+#[inline(always)]
+unsafe fn store<V: Vector, const STREAM: bool>(v: V, dst: &mut [f32]) {
+    // SAFETY: our caller guarantees the instruction set and, when streaming, the alignment.
+    unsafe {
+        if STREAM {
+            v.store_streaming(dst)
+        } else {
+            v.store(dst)
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! A call's plan: its arguments checked as PyTorch's `native_group_norm` checks them (plus the
+//! output buffers), the sizes that follow from them, and the decisions made from those sizes:
+//! whether the output streams around the caches, and how the work is shared among threads.
+
+use crate::error::GroupNormError;
+use crate::params::{GroupNorm, StatsBuffers};
+use core::ops::Range;
+
+/// Values per block of a group: the unit of the statistics pass, merged in order. A multiple of
+/// every kernel's row, so that only a group's last block has a tail.
+pub const BLOCK_LEN: usize = 16384;
+
+/// Input and output together up to this size are taken to stay in the caches: half of the
+/// 32 MiB L3 of the machine it was tuned on; in a vendored copy, change it to half of yours.
+/// Larger calls stream from memory: their output is written around the caches, and with `rayon`
+/// their groups are shared out in `RUNS_PER_THREAD` runs per thread.
+pub const CACHE_RESIDENT_BYTES: usize = 16 << 20;
+
+/// Runs of groups per thread for calls that stream from memory, taken by whichever thread is
+/// free: enough for the threads to even out when one is slowed down by other work.
+#[cfg(feature = "rayon")]
+pub const RUNS_PER_THREAD: usize = 8;
+
+/// Below this many values a call takes a few microseconds at most, less than waking threads.
+#[cfg(feature = "rayon")]
+const MIN_PARALLEL_LEN: usize = 1 << 16;
+
+/// The sizes of a checked call, and what is decided from them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    channels_per_group: usize,
+    /// `prod(spatial)`, the values per channel.
+    channel_len: usize,
+    group_len: usize,
+    /// Whether the call streams from memory: input and output together are larger than
+    /// [`CACHE_RESIDENT_BYTES`], so its output is written around the caches (it would not stay
+    /// in them anyway).
+    stream_output: bool,
+    threading: Threading,
+}
+
+/// How a call's groups are shared among the threads of the current rayon pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Threading {
+    /// All on the calling thread: a small call, one thread, or no `rayon`.
+    Serial,
+    /// At least a group per thread: runs of `groups_per_run` whole groups, each computed as on
+    /// the calling thread. With `pinned` (calls that fit in the caches), one run per thread,
+    /// the same run on the same thread at every call, so that each finds in its own cache what
+    /// it read and wrote the call before; otherwise `RUNS_PER_THREAD` runs per thread, taken by
+    /// whichever thread is free.
+    #[cfg(feature = "rayon")]
+    GroupRuns { groups_per_run: usize, pinned: bool },
+    /// Fewer groups than threads: the blocks of each group in parallel.
+    #[cfg(feature = "rayon")]
+    Blocks,
+}
+
+impl Plan {
+    /// Checks the arguments of a call and plans it. On error nothing has been written.
+    pub fn new(
+        params: &GroupNorm<'_>,
+        input: &[f32],
+        y: &[f32],
+        stats: Option<&StatsBuffers<'_>>,
+    ) -> Result<Plan, GroupNormError> {
+        let sizes = check(params, input.len(), y.len(), stats.map(StatsBuffers::lens))?;
+        let stream_output = 2 * size_of_val(input) > CACHE_RESIDENT_BYTES;
+        Ok(Plan {
+            threading: threading(&sizes, input.len(), stream_output),
+            channels_per_group: sizes.channels_per_group,
+            channel_len: sizes.channel_len,
+            group_len: sizes.group_len,
+            stream_output,
+        })
+    }
+
+    pub fn channel_len(&self) -> usize {
+        self.channel_len
+    }
+
+    pub fn group_len(&self) -> usize {
+        self.group_len
+    }
+
+    pub fn stream_output(&self) -> bool {
+        self.stream_output
+    }
+
+    pub fn threading(&self) -> Threading {
+        self.threading
+    }
+
+    /// The channels of group `index` (counted over samples and groups).
+    pub fn channels_of_group(&self, params: &GroupNorm<'_>, index: usize) -> Range<usize> {
+        let first = (index % params.num_groups()) * self.channels_per_group;
+        first..first + self.channels_per_group
+    }
+
+    /// The same plan with streaming stores on or off: for tests that compare the two.
+    #[cfg(test)]
+    pub fn with_stream_output(self, stream_output: bool) -> Plan {
+        Plan {
+            stream_output,
+            ..self
+        }
+    }
+}
+
+/// What [`check`] finds.
+struct Sizes {
+    channels_per_group: usize,
+    channel_len: usize,
+    group_len: usize,
+    group_count: usize,
+}
+
+/// Checks every argument as PyTorch's `native_group_norm` does, plus the output buffers
+/// (`stats`: the lengths of `mean` and `rstd`), in the order the variants of
+/// [`GroupNormError`] are declared.
+fn check(
+    params: &GroupNorm<'_>,
+    input_len: usize,
+    y_len: usize,
+    stats: Option<(usize, usize)>,
+) -> Result<Sizes, GroupNormError> {
+    let &[n, channels, ref spatial_dims @ ..] = params.shape() else {
+        return Err(GroupNormError::TooFewDimensions {
+            dims: params.shape().len(),
+        });
+    };
+    let num_groups = params.num_groups();
+    if num_groups == 0 {
+        return Err(GroupNormError::ZeroGroups);
+    }
+    if channels == 0 {
+        return Err(GroupNormError::ZeroChannels);
+    }
+    if channels % num_groups != 0 {
+        return Err(GroupNormError::ChannelsNotDivisible {
+            channels,
+            num_groups,
+        });
+    }
+    if let Some(w) = params.weight().filter(|w| w.len() != channels) {
+        return Err(GroupNormError::WeightLength {
+            channels,
+            len: w.len(),
+        });
+    }
+    if let Some(b) = params.bias().filter(|b| b.len() != channels) {
+        return Err(GroupNormError::BiasLength {
+            channels,
+            len: b.len(),
+        });
+    }
+    if spatial_dims.contains(&0) {
+        return Err(GroupNormError::ZeroSpatial);
+    }
+    // A batch of none holds no values, whatever the other dimensions.
+    let expected = if n == 0 {
+        0
+    } else {
+        params
+            .shape()
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or(GroupNormError::ShapeOverflow)?
+    };
+    // Exact whenever there are values (the whole product fits); saturated otherwise, and then
+    // never used to index.
+    let channel_len = spatial_dims
+        .iter()
+        .fold(1usize, |acc, &d| acc.saturating_mul(d));
+    if input_len != expected {
+        return Err(GroupNormError::InputLength {
+            expected,
+            len: input_len,
+        });
+    }
+    if y_len != expected {
+        return Err(GroupNormError::OutputLength {
+            expected,
+            len: y_len,
+        });
+    }
+    // At most `N * C`, which fits when there are values; with no values `n` is 0.
+    let group_count = n * num_groups;
+    if let Some((mean_len, rstd_len)) = stats {
+        if mean_len != group_count {
+            return Err(GroupNormError::MeanLength {
+                expected: group_count,
+                len: mean_len,
+            });
+        }
+        if rstd_len != group_count {
+            return Err(GroupNormError::RstdLength {
+                expected: group_count,
+                len: rstd_len,
+            });
+        }
+    }
+    let channels_per_group = channels / num_groups;
+    Ok(Sizes {
+        channels_per_group,
+        channel_len,
+        group_len: channels_per_group.saturating_mul(channel_len),
+        group_count,
+    })
+}
+
+/// How the work of a call of `len` values is shared among the threads of the current pool.
+#[cfg_attr(not(feature = "rayon"), allow(unused_variables))]
+fn threading(sizes: &Sizes, len: usize, stream_output: bool) -> Threading {
+    #[cfg(feature = "rayon")]
+    {
+        let threads = rayon::current_num_threads();
+        if len >= MIN_PARALLEL_LEN && threads > 1 {
+            if sizes.group_count < threads {
+                return Threading::Blocks;
+            }
+            let runs_per_thread = if stream_output { RUNS_PER_THREAD } else { 1 };
+            return Threading::GroupRuns {
+                groups_per_run: sizes.group_count.div_ceil(runs_per_thread * threads),
+                pinned: runs_per_thread == 1,
+            };
+        }
+    }
+    Threading::Serial
+}

@@ -1,0 +1,141 @@
+//! Unit tests that run every kernel through the crate's internals: small enough for Miri,
+//! which runs them with each kernel's target features enabled.
+
+use crate::contiguous::GroupRun;
+use crate::plan::Plan;
+use crate::{GroupNorm, Kernel, StatsBuffers};
+
+/// The output written around the caches, as calls over 16 MiB write it, on data small
+/// enough for Miri: the same bits as plain stores, for every kernel. The output starts at
+/// several offsets from a 64-byte boundary, and channels of odd lengths put each of the 8
+/// channels at another alignment.
+#[test]
+fn streaming_stores_write_the_same_bits() {
+    let mut kernels_run = std::vec::Vec::new();
+    for kernel in Kernel::available() {
+        kernels_run.push(kernel.name());
+        for channel_len in [1, 7, 37] {
+            let shape = [2, 4, channel_len];
+            let len = 8 * channel_len;
+            let x: [f32; 296] = core::array::from_fn(|i| ((i * 37 % 101) as f32) * 0.25 - 3.0);
+            let x = &x[..len];
+            let (weight, bias) = ([1.5, -0.5, 0.75, 2.0], [0.25, 2.0, -1.0, 0.5]);
+            let params = GroupNorm::new(&shape, 2)
+                .with_weight(&weight)
+                .with_bias(&bias);
+            let plan = Plan::new(&params, x, x, None).unwrap();
+            for offset in [0, 3, 8, 13] {
+                let [plain, streamed] = [false, true].map(|streaming| {
+                    let mut output = [0.0f32; 296 + 32];
+                    let start = output.as_ptr().align_offset(64) + offset;
+                    let run = GroupRun::new(x, &mut output[start..start + len], 0, None, None);
+                    let plan = plan.with_stream_output(streaming);
+                    let normalize_groups = kernel.primitives().normalize_groups;
+                    // SAFETY: `kernel` exists only where the CPU supports its instruction set.
+                    unsafe { normalize_groups(&plan, &params, run) };
+                    let mut bits = [0u32; 296];
+                    for (bits, v) in bits.iter_mut().zip(&output[start..start + len]) {
+                        *bits = v.to_bits();
+                    }
+                    bits
+                });
+                assert!(
+                    plain == streamed,
+                    "{}: streaming stores differ, channels of {channel_len}, offset {offset}",
+                    kernel.name()
+                );
+            }
+        }
+    }
+    assert_expected_kernels_ran(&kernels_run);
+}
+
+/// A group of several rows of the widest kernel and a tail, starting at every offset from a
+/// 64-byte boundary: the same bits at each, for every kernel. Under Miri (which checks every
+/// load of the AVX-512 kernel's line-by-line reads, at every skew) and natively (where the
+/// lines are rotated into place).
+#[test]
+fn rows_read_the_same_wherever_the_group_starts() {
+    #[repr(align(64))]
+    struct Lines([f32; 224]);
+    const LEN: usize = 3 * 64 + 5;
+    let mut kernels_run = std::vec::Vec::new();
+    for kernel in Kernel::available() {
+        kernels_run.push(kernel.name());
+        let shape = [1, 1, LEN];
+        let params = GroupNorm::new(&shape, 1);
+        let mut first = None;
+        for offset in 0..16 {
+            let mut x = Lines([0.0; 224]);
+            for (i, v) in x.0[offset..offset + LEN].iter_mut().enumerate() {
+                *v = ((i * 37 % 101) as f32) * 0.25 + 100.0;
+            }
+            let (mut y, mut mean, mut rstd) = ([0.0f32; LEN], [0.0f32], [0.0f32]);
+            let stats = StatsBuffers::new(&mut mean, &mut rstd);
+            let x = &x.0[offset..offset + LEN];
+            kernel.run(&params, x, &mut y, Some(stats)).unwrap();
+            let bits: std::vec::Vec<u32> = y
+                .iter()
+                .chain(&mean)
+                .chain(&rstd)
+                .map(|v| v.to_bits())
+                .collect();
+            let first = first.get_or_insert(bits.clone());
+            assert!(*first == bits, "{}: offset {offset} differs", kernel.name());
+        }
+    }
+    assert_expected_kernels_ran(&kernels_run);
+}
+
+/// Small enough for Miri, which runs these with each kernel's features enabled: every
+/// kernel against the scalar one over lengths that cover every row and tail of every
+/// vector width, with and without affine parameters.
+#[test]
+fn every_kernel_agrees_with_scalar_on_short_groups() {
+    let mut kernels_run = std::vec::Vec::new();
+    for kernel in Kernel::available() {
+        kernels_run.push(kernel.name());
+        for len in (1..=70).chain([127, 128, 129]) {
+            let shape = [1, 2, len];
+            let x: [f32; 258] = core::array::from_fn(|i| ((i * 37 % 101) as f32) * 0.25 - 3.0);
+            let x = &x[..2 * len];
+            let (weight, bias) = ([1.5, -0.5], [0.25, 2.0]);
+            for params in [
+                GroupNorm::new(&shape, 1),
+                GroupNorm::new(&shape, 2)
+                    .with_weight(&weight)
+                    .with_bias(&bias),
+            ] {
+                let (mut ours, mut scalar) = ([0.0; 258], [0.0; 258]);
+                kernel.run(&params, x, &mut ours[..2 * len], None).unwrap();
+                Kernel::scalar()
+                    .run(&params, x, &mut scalar[..2 * len], None)
+                    .unwrap();
+                for (a, b) in ours.iter().zip(&scalar) {
+                    let tolerance = 8.0 * f32::EPSILON * b.abs().max(1.0);
+                    assert!(
+                        (a - b).abs() <= tolerance,
+                        "{}: {a} vs scalar {b} at length {len}",
+                        kernel.name()
+                    );
+                }
+            }
+        }
+    }
+    assert_expected_kernels_ran(&kernels_run);
+}
+
+/// `ran` holds every kernel this CPU supports, and, where CI (or its Miri passes) names the
+/// kernels this machine must have in `GROUPNORM_EXPECT_KERNELS`, exactly those.
+fn assert_expected_kernels_ran(ran: &[&str]) {
+    let available: std::vec::Vec<&str> = Kernel::available().map(Kernel::name).collect();
+    assert_eq!(ran, available, "kernels run against Kernel::available()");
+    #[cfg(feature = "std")]
+    if let Ok(expected) = std::env::var("GROUPNORM_EXPECT_KERNELS") {
+        assert_eq!(
+            ran.join(","),
+            expected,
+            "kernels run against the expected set"
+        );
+    }
+}
