@@ -37,6 +37,54 @@ impl<'a> GroupRun<'a> {
             rstd,
         }
     }
+
+    /// Runs `normalize(index, x, y)` on each group of the run in order (`index` counted over
+    /// samples and groups), and stores the mean and rstd of the normalization it returns.
+    #[inline(always)]
+    pub fn for_each_group(
+        self,
+        group_len: usize,
+        mut normalize: impl FnMut(usize, &[f32], &mut [f32]) -> Normalization,
+    ) {
+        let GroupRun {
+            x,
+            y,
+            first,
+            mut mean,
+            mut rstd,
+        } = self;
+        let groups = x.chunks(group_len).zip(y.chunks_mut(group_len));
+        for (i, (x, y)) in groups.enumerate() {
+            let (group_mean, group_rstd) = normalize(first + i, x, y).mean_rstd();
+            if let Some(mean) = mean.as_deref_mut() {
+                mean[i] = group_mean;
+            }
+            if let Some(rstd) = rstd.as_deref_mut() {
+                rstd[i] = group_rstd;
+            }
+        }
+    }
+
+    /// The run cut into runs of `groups_per_run` groups of `group_len` values (the last one
+    /// shorter where they do not divide), in order.
+    #[cfg(feature = "rayon")]
+    pub fn split(self, groups_per_run: usize, group_len: usize) -> impl Iterator<Item = Self> {
+        let run_len = groups_per_run * group_len;
+        let mut means = self.mean.map(|m| m.chunks_mut(groups_per_run));
+        let mut rstds = self.rstd.map(|r| r.chunks_mut(groups_per_run));
+        let first = self.first;
+        self.x
+            .chunks(run_len)
+            .zip(self.y.chunks_mut(run_len))
+            .enumerate()
+            .map(move |(run, (x, y))| GroupRun {
+                x,
+                y,
+                first: first + run * groups_per_run,
+                mean: means.as_mut().and_then(Iterator::next),
+                rstd: rstds.as_mut().and_then(Iterator::next),
+            })
+    }
 }
 
 /// Normalizes the groups of `run` one after the other, on the calling thread.
@@ -49,18 +97,8 @@ pub(crate) unsafe fn normalize_groups<V: Vector>(
     params: &GroupNorm<'_>,
     run: GroupRun<'_>,
 ) {
-    let GroupRun {
-        x,
-        y,
-        first,
-        mut mean,
-        mut rstd,
-    } = run;
-    let groups = x
-        .chunks(plan.group_len())
-        .zip(y.chunks_mut(plan.group_len()));
-    for (i, (x, y)) in groups.enumerate() {
-        let group = Group::new(params, plan, first + i);
+    run.for_each_group(plan.group_len(), |index, x, y| {
+        let group = Group::new(params, plan, index);
         let mut moments = Moments::EMPTY;
         for block in x.chunks(BLOCK_LEN) {
             // SAFETY: our caller guarantees `V`'s instruction set.
@@ -69,14 +107,8 @@ pub(crate) unsafe fn normalize_groups<V: Vector>(
         let normalization = group.normalization(moments, || x.iter().copied());
         // SAFETY: our caller guarantees `V`'s instruction set.
         unsafe { write::<V>(plan, &group, &normalization, x, y, 0) };
-        let (group_mean, group_rstd) = normalization.mean_rstd();
-        if let Some(mean) = mean.as_deref_mut() {
-            mean[i] = group_mean;
-        }
-        if let Some(rstd) = rstd.as_deref_mut() {
-            rstd[i] = group_rstd;
-        }
-    }
+        normalization
+    });
 }
 
 /// Writes `y` for `x`, the part of a group that starts `start` values into it.

@@ -3,9 +3,14 @@
 //! [`Kernel::run`], and [`GroupNorm::forward`] / [`GroupNorm::forward_with_stats`], which run
 //! [`Kernel::best`].
 
+use crate::contiguous::GroupRun;
 use crate::error::{GroupNormError, ParseKernelError};
+#[cfg(feature = "rayon")]
+use crate::parallel;
 use crate::params::{GroupNorm, StatsBuffers};
 use crate::plan::Plan;
+#[cfg(feature = "rayon")]
+use crate::plan::Threading;
 use crate::primitives::Primitives;
 use core::fmt;
 use core::str::FromStr;
@@ -140,18 +145,29 @@ impl Kernel {
     ) -> Result<(), GroupNormError> {
         let plan = Plan::new(params, input, y, stats.as_ref())?;
         let (mean, rstd) = stats.map(StatsBuffers::into_parts).unzip();
+        let call = GroupRun::new(input, y, 0, mean, rstd);
         let primitives = self.primitives();
-        // SAFETY: `self` exists only where the CPU supports its instruction set.
-        unsafe {
-            #[cfg(feature = "rayon")]
-            crate::parallel::run(primitives, &plan, params, input, y, mean, rstd);
-            #[cfg(not(feature = "rayon"))]
-            (primitives.normalize_groups)(
-                &plan,
-                params,
-                crate::contiguous::GroupRun::new(input, y, 0, mean, rstd),
-            );
+        #[cfg(feature = "rayon")]
+        match plan.threading() {
+            Threading::Serial => {}
+            Threading::GroupRuns {
+                groups_per_run,
+                pinned,
+            } => {
+                // SAFETY: `self` exists only where the CPU supports its instruction set.
+                unsafe {
+                    parallel::group_runs(primitives, &plan, params, call, groups_per_run, pinned)
+                };
+                return Ok(());
+            }
+            Threading::Blocks => {
+                // SAFETY: as above.
+                unsafe { parallel::blocks(primitives, &plan, params, call) };
+                return Ok(());
+            }
         }
+        // SAFETY: as above.
+        unsafe { (primitives.normalize_groups)(&plan, params, call) };
         Ok(())
     }
 

@@ -129,6 +129,11 @@ mod scalar;
 mod statistics;
 #[cfg(test)]
 mod tests;
+
+/// The examples of `README.md`, run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
 mod vector;
 
 pub use error::{GroupNormError, ParseKernelError};

@@ -36,23 +36,23 @@ pub(crate) struct Plan {
     /// [`CACHE_RESIDENT_BYTES`], so its output is written around the caches (it would not stay
     /// in them anyway).
     stream_output: bool,
+    #[cfg(feature = "rayon")]
     threading: Threading,
 }
 
 /// How a call's groups are shared among the threads of the current rayon pool.
+#[cfg(feature = "rayon")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Threading {
-    /// All on the calling thread: a small call, one thread, or no `rayon`.
+    /// All on the calling thread: a small call, or one thread.
     Serial,
     /// At least a group per thread: runs of `groups_per_run` whole groups, each computed as on
     /// the calling thread. With `pinned` (calls that fit in the caches), one run per thread,
     /// the same run on the same thread at every call, so that each finds in its own cache what
     /// it read and wrote the call before; otherwise `RUNS_PER_THREAD` runs per thread, taken by
     /// whichever thread is free.
-    #[cfg(feature = "rayon")]
     GroupRuns { groups_per_run: usize, pinned: bool },
     /// Fewer groups than threads: the blocks of each group in parallel.
-    #[cfg(feature = "rayon")]
     Blocks,
 }
 
@@ -67,7 +67,8 @@ impl Plan {
         let sizes = check(params, input.len(), y.len(), stats.map(StatsBuffers::lens))?;
         let stream_output = 2 * size_of_val(input) > CACHE_RESIDENT_BYTES;
         Ok(Plan {
-            threading: threading(&sizes, input.len(), stream_output),
+            #[cfg(feature = "rayon")]
+            threading: threading(input.len(), sizes.group_len, stream_output),
             channels_per_group: sizes.channels_per_group,
             channel_len: sizes.channel_len,
             group_len: sizes.group_len,
@@ -87,6 +88,7 @@ impl Plan {
         self.stream_output
     }
 
+    #[cfg(feature = "rayon")]
     pub fn threading(&self) -> Threading {
         self.threading
     }
@@ -112,7 +114,6 @@ struct Sizes {
     channels_per_group: usize,
     channel_len: usize,
     group_len: usize,
-    group_count: usize,
 }
 
 /// Checks every argument as PyTorch's `native_group_norm` does, plus the output buffers
@@ -205,26 +206,24 @@ fn check(
         channels_per_group,
         channel_len,
         group_len: channels_per_group.saturating_mul(channel_len),
-        group_count,
     })
 }
 
-/// How the work of a call of `len` values is shared among the threads of the current pool.
-#[cfg_attr(not(feature = "rayon"), allow(unused_variables))]
-fn threading(sizes: &Sizes, len: usize, stream_output: bool) -> Threading {
-    #[cfg(feature = "rayon")]
-    {
-        let threads = rayon::current_num_threads();
-        if len >= MIN_PARALLEL_LEN && threads > 1 {
-            if sizes.group_count < threads {
-                return Threading::Blocks;
-            }
-            let runs_per_thread = if stream_output { RUNS_PER_THREAD } else { 1 };
-            return Threading::GroupRuns {
-                groups_per_run: sizes.group_count.div_ceil(runs_per_thread * threads),
-                pinned: runs_per_thread == 1,
-            };
-        }
+/// How the work of a call of `len` values, in groups of `group_len`, is shared among the threads of the current pool.
+#[cfg(feature = "rayon")]
+fn threading(len: usize, group_len: usize, stream_output: bool) -> Threading {
+    let threads = rayon::current_num_threads();
+    if len < MIN_PARALLEL_LEN || threads == 1 {
+        return Threading::Serial;
     }
-    Threading::Serial
+    // Groups are not empty: there are values.
+    let group_count = len / group_len;
+    if group_count < threads {
+        return Threading::Blocks;
+    }
+    let runs_per_thread = if stream_output { RUNS_PER_THREAD } else { 1 };
+    Threading::GroupRuns {
+        groups_per_run: group_count.div_ceil(runs_per_thread * threads),
+        pinned: runs_per_thread == 1,
+    }
 }

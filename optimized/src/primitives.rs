@@ -3,7 +3,9 @@
 //! entry points.
 
 use crate::contiguous::GroupRun;
+#[cfg(feature = "rayon")]
 use crate::group::{Group, Normalization};
+#[cfg(feature = "rayon")]
 use crate::moments::Moments;
 use crate::params::GroupNorm;
 use crate::plan::Plan;
