@@ -38,31 +38,23 @@ impl<'a> GroupRun<'a> {
         }
     }
 
-    /// Runs `normalize(index, x, y)` on each group of the run in order (`index` counted over
-    /// samples and groups), and stores the mean and rstd of the normalization it returns.
+    /// The run's groups, in order.
     #[inline(always)]
-    pub fn for_each_group(
-        self,
-        group_len: usize,
-        mut normalize: impl FnMut(usize, &[f32], &mut [f32]) -> Normalization,
-    ) {
-        let GroupRun {
-            x,
-            y,
-            first,
-            mut mean,
-            mut rstd,
-        } = self;
-        let groups = x.chunks(group_len).zip(y.chunks_mut(group_len));
-        for (i, (x, y)) in groups.enumerate() {
-            let (group_mean, group_rstd) = normalize(first + i, x, y).mean_rstd();
-            if let Some(mean) = mean.as_deref_mut() {
-                mean[i] = group_mean;
-            }
-            if let Some(rstd) = rstd.as_deref_mut() {
-                rstd[i] = group_rstd;
-            }
-        }
+    pub fn groups(self, group_len: usize) -> impl Iterator<Item = GroupSlot<'a>> {
+        let first = self.first;
+        let mut means = self.mean.map(|m| m.iter_mut());
+        let mut rstds = self.rstd.map(|r| r.iter_mut());
+        self.x
+            .chunks(group_len)
+            .zip(self.y.chunks_mut(group_len))
+            .enumerate()
+            .map(move |(i, (x, y))| GroupSlot {
+                index: first + i,
+                x,
+                y,
+                mean: means.as_mut().and_then(Iterator::next),
+                rstd: rstds.as_mut().and_then(Iterator::next),
+            })
     }
 
     /// The run cut into runs of `groups_per_run` groups of `group_len` values (the last one
@@ -87,6 +79,30 @@ impl<'a> GroupRun<'a> {
     }
 }
 
+/// One group of a run: its index (counted over samples and groups), its values and its output,
+/// and where its mean and rstd go.
+pub(crate) struct GroupSlot<'a> {
+    pub index: usize,
+    pub x: &'a [f32],
+    pub y: &'a mut [f32],
+    mean: Option<&'a mut f32>,
+    rstd: Option<&'a mut f32>,
+}
+
+impl GroupSlot<'_> {
+    /// Stores the group's mean and rstd.
+    #[inline(always)]
+    pub fn finish(self, normalization: &Normalization) {
+        let (mean, rstd) = normalization.mean_rstd();
+        if let Some(slot) = self.mean {
+            *slot = mean;
+        }
+        if let Some(slot) = self.rstd {
+            *slot = rstd;
+        }
+    }
+}
+
 /// Normalizes the groups of `run` one after the other, on the calling thread.
 ///
 /// # Safety
@@ -97,18 +113,19 @@ pub(crate) unsafe fn normalize_groups<V: Vector>(
     params: &GroupNorm<'_>,
     run: GroupRun<'_>,
 ) {
-    run.for_each_group(plan.group_len(), |index, x, y| {
-        let group = Group::new(params, plan, index);
+    // A loop, not a closure: a closure would not be compiled with `V`'s instruction set.
+    for slot in run.groups(plan.group_len()) {
+        let group = Group::new(params, plan, slot.index);
         let mut moments = Moments::EMPTY;
-        for block in x.chunks(BLOCK_LEN) {
+        for block in slot.x.chunks(BLOCK_LEN) {
             // SAFETY: our caller guarantees `V`'s instruction set.
             moments = moments.merge(unsafe { block_moments::<V>(block) });
         }
-        let normalization = group.normalization(moments, || x.iter().copied());
+        let normalization = group.normalization(moments, || slot.x.iter().copied());
         // SAFETY: our caller guarantees `V`'s instruction set.
-        unsafe { write::<V>(plan, &group, &normalization, x, y, 0) };
-        normalization
-    });
+        unsafe { write::<V>(plan, &group, &normalization, slot.x, &mut *slot.y, 0) };
+        slot.finish(&normalization);
+    }
 }
 
 /// Writes `y` for `x`, the part of a group that starts `start` values into it.

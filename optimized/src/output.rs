@@ -155,24 +155,35 @@ unsafe fn write_rows<V: Vector, E: Epilogue, const STREAM: bool>(
     // SAFETY: our caller guarantees the instruction set, and the alignment `store` needs;
     // loads and stores take bounds-checked slices.
     unsafe {
-        let value = |x: V| epilogue.apply(affine.apply(x));
         let mut x_rows = x.chunks_exact(UNROLL * V::LANES);
         let mut y_rows = y.chunks_exact_mut(UNROLL * V::LANES);
         for (xr, yr) in (&mut x_rows).zip(&mut y_rows) {
             for j in 0..UNROLL {
-                store::<V, STREAM>(value(V::load(&xr[j * V::LANES..])), &mut yr[j * V::LANES..]);
+                let v = output(affine, epilogue, V::load(&xr[j * V::LANES..]));
+                store::<V, STREAM>(v, &mut yr[j * V::LANES..]);
             }
         }
         let mut x_chunks = x_rows.remainder().chunks_exact(V::LANES);
         let mut y_chunks = y_rows.into_remainder().chunks_exact_mut(V::LANES);
         for (xc, yc) in (&mut x_chunks).zip(&mut y_chunks) {
-            store::<V, STREAM>(value(V::load(xc)), yc);
+            store::<V, STREAM>(output(affine, epilogue, V::load(xc)), yc);
         }
         let (x_tail, y_tail) = (x_chunks.remainder(), y_chunks.into_remainder());
         if !x_tail.is_empty() {
-            value(V::load_partial(x_tail)).store_partial(y_tail);
+            output(affine, epilogue, V::load_partial(x_tail)).store_partial(y_tail);
         }
     }
+}
+
+/// `epilogue(affine(x))`. A function, not a closure: a closure would not be compiled with the
+/// instruction set of the entry point that inlines this pass, and would call every intrinsic.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
+#[inline(always)]
+unsafe fn output<V: Vector, E: Epilogue>(affine: &Affine<V>, epilogue: E, x: V) -> V {
+    // SAFETY: our caller guarantees the instruction set.
+    unsafe { epilogue.apply(affine.apply(x)) }
 }
 
 /// A whole vector's store: streaming with `STREAM`.

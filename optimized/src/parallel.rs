@@ -63,8 +63,9 @@ pub(crate) unsafe fn blocks(
     params: &GroupNorm<'_>,
     call: GroupRun<'_>,
 ) {
-    call.for_each_group(plan.group_len(), |index, x, y| {
-        let group = Group::new(params, plan, index);
+    for slot in call.groups(plan.group_len()) {
+        let (x, y) = (slot.x, &mut *slot.y);
+        let group = Group::new(params, plan, slot.index);
         let blocks: Vec<Moments> = x
             .par_chunks(BLOCK_LEN)
             // SAFETY: our caller guarantees the instruction set.
@@ -80,6 +81,6 @@ pub(crate) unsafe fn blocks(
                 // SAFETY: our caller guarantees the instruction set.
                 unsafe { (primitives.write)(plan, &group, &normalization, x_part, y_part, start) }
             });
-        normalization
-    });
+        slot.finish(&normalization);
+    }
 }
