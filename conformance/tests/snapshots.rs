@@ -105,40 +105,15 @@ fn the_notebook_snapshot_reproduces_the_notebook() {
     );
 }
 
-fn reference_variant(e: &groupnorm_reference::GroupNormError) -> &'static str {
-    use groupnorm_reference::GroupNormError as E;
-    // Exhaustive on purpose: a new variant must be added to the snapshot.
-    match e {
-        E::TooFewDimensions { .. } => "TooFewDimensions",
-        E::ZeroGroups => "ZeroGroups",
-        E::ZeroChannels => "ZeroChannels",
-        E::ZeroSpatial => "ZeroSpatial",
-        E::ChannelsNotDivisible { .. } => "ChannelsNotDivisible",
-        E::WeightLength { .. } => "WeightLength",
-        E::BiasLength { .. } => "BiasLength",
-        E::ShapeOverflow => "ShapeOverflow",
-        E::InputLength { .. } => "InputLength",
-    }
-}
-
-fn optimized_variant(e: &groupnorm_optimized::GroupNormError) -> &'static str {
-    use groupnorm_optimized::GroupNormError as E;
-    // Exhaustive on purpose: a new variant must be added to the snapshot.
-    match e {
-        E::TooFewDimensions { .. } => "TooFewDimensions",
-        E::ZeroGroups => "ZeroGroups",
-        E::ZeroChannels => "ZeroChannels",
-        E::ZeroSpatial => "ZeroSpatial",
-        E::ChannelsNotDivisible { .. } => "ChannelsNotDivisible",
-        E::WeightLength { .. } => "WeightLength",
-        E::BiasLength { .. } => "BiasLength",
-        E::ShapeOverflow => "ShapeOverflow",
-        E::InputLength { .. } => "InputLength",
-        E::OutputLength { .. } => "OutputLength",
-        E::MeanLength { .. } => "MeanLength",
-        E::RstdLength { .. } => "RstdLength",
-        other => panic!("a GroupNormError variant this snapshot does not know: {other:?}"),
-    }
+/// The name of an error's variant, from its `Debug` form (`InputLength { expected: 4, len: 3 }`
+/// gives `InputLength`). Both `GroupNormError`s are `#[non_exhaustive]`, so no match here can
+/// be exhaustive: each crate has its own exhaustive match, in a unit test (`reference/src/lib.rs`,
+/// `optimized/src/error.rs`), which asks for a line here for a new variant.
+fn variant(e: &impl std::fmt::Debug) -> String {
+    format!("{e:?}")
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect()
 }
 
 /// Every error variant of both crates, each triggered through the public API, with its message.
@@ -168,8 +143,8 @@ fn error_messages() {
     for (input, shape, groups, weight, bias) in reference_calls {
         let e = groupnorm_reference::group_norm(input, shape, groups, weight, bias, 1e-5)
             .expect_err("the call is invalid");
-        seen.push(reference_variant(&e));
-        lines.push(format!("reference::{}: {e}", reference_variant(&e)));
+        lines.push(format!("reference::{}: {e}", variant(&e)));
+        seen.push(variant(&e));
     }
     assert_eq!(seen.len(), 9, "every reference variant once");
     seen.sort();
@@ -239,8 +214,8 @@ fn error_messages() {
                 Some(StatsBuffers::new(&mut mean, &mut rstd)),
             )
             .expect_err("the call is invalid");
-        seen.push(optimized_variant(&e));
-        lines.push(format!("optimized::{}: {e}", optimized_variant(&e)));
+        lines.push(format!("optimized::{}: {e}", variant(&e)));
+        seen.push(variant(&e));
     }
     // RstdLength: mean has the right length, rstd does not.
     let params = GroupNorm::new(&[1, 2, 2], 1);
@@ -253,8 +228,8 @@ fn error_messages() {
             Some(StatsBuffers::new(&mut mean, &mut rstd)),
         )
         .expect_err("the call is invalid");
-    seen.push(optimized_variant(&e));
-    lines.push(format!("optimized::{}: {e}", optimized_variant(&e)));
+    lines.push(format!("optimized::{}: {e}", variant(&e)));
+    seen.push(variant(&e));
     let count = seen.len();
     seen.sort();
     seen.dedup();

@@ -108,3 +108,81 @@ impl fmt::Display for ParseKernelError {
 }
 
 impl core::error::Error for ParseKernelError {}
+
+#[cfg(test)]
+mod tests {
+    use super::GroupNormError;
+    use std::format;
+    use std::vec::Vec;
+
+    /// The variant's name. The match is exhaustive on purpose, and only this crate can write
+    /// it (the enum is `#[non_exhaustive]`): a new variant fails to compile here until it has an
+    /// arm, and it must also get a row in the table of `tests/errors.rs` (a call that gives it)
+    /// and a line in the snapshot `error_messages` (`conformance/tests/snapshots.rs`, its
+    /// message).
+    fn variant_name(e: &GroupNormError) -> &'static str {
+        use GroupNormError as E;
+        match e {
+            E::TooFewDimensions { .. } => "TooFewDimensions",
+            E::ZeroGroups => "ZeroGroups",
+            E::ZeroChannels => "ZeroChannels",
+            E::ChannelsNotDivisible { .. } => "ChannelsNotDivisible",
+            E::WeightLength { .. } => "WeightLength",
+            E::BiasLength { .. } => "BiasLength",
+            E::ZeroSpatial => "ZeroSpatial",
+            E::ShapeOverflow => "ShapeOverflow",
+            E::InputLength { .. } => "InputLength",
+            E::OutputLength { .. } => "OutputLength",
+            E::MeanLength { .. } => "MeanLength",
+            E::RstdLength { .. } => "RstdLength",
+        }
+    }
+
+    /// One value of each variant, each once.
+    #[test]
+    fn every_variant_is_listed_once() {
+        use GroupNormError as E;
+        let all = [
+            E::TooFewDimensions { dims: 1 },
+            E::ZeroGroups,
+            E::ZeroChannels,
+            E::ChannelsNotDivisible {
+                channels: 3,
+                num_groups: 2,
+            },
+            E::WeightLength {
+                channels: 2,
+                len: 1,
+            },
+            E::BiasLength {
+                channels: 2,
+                len: 3,
+            },
+            E::ZeroSpatial,
+            E::ShapeOverflow,
+            E::InputLength {
+                expected: 4,
+                len: 3,
+            },
+            E::OutputLength {
+                expected: 4,
+                len: 3,
+            },
+            E::MeanLength {
+                expected: 1,
+                len: 2,
+            },
+            E::RstdLength {
+                expected: 1,
+                len: 2,
+            },
+        ];
+        let mut names: Vec<&str> = all.iter().map(variant_name).collect();
+        for (e, name) in all.iter().zip(&names) {
+            assert!(format!("{e:?}").starts_with(name), "{e:?} is not {name}");
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "a variant is listed twice");
+    }
+}

@@ -67,6 +67,7 @@ pub struct GroupNormOutput {
 
 /// An input that PyTorch's `native_group_norm` rejects.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GroupNormError {
     /// The shape has fewer than two dimensions (GroupNorm needs `N` and `C`).
     TooFewDimensions { dims: usize },
@@ -235,4 +236,65 @@ fn validate(
         });
     }
     Ok((n, channels, spatial))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GroupNormError;
+
+    /// The variant's name. The match is exhaustive on purpose, and only this crate can write
+    /// it (the enum is `#[non_exhaustive]`): a new variant fails to compile here until it has an
+    /// arm, and it must also get a row in the table of `tests/errors.rs` (the input that gives
+    /// it) and a line in the snapshot `error_messages` (`conformance/tests/snapshots.rs`, its
+    /// message).
+    fn variant_name(e: &GroupNormError) -> &'static str {
+        use GroupNormError as E;
+        match e {
+            E::TooFewDimensions { .. } => "TooFewDimensions",
+            E::ZeroGroups => "ZeroGroups",
+            E::ZeroChannels => "ZeroChannels",
+            E::ChannelsNotDivisible { .. } => "ChannelsNotDivisible",
+            E::WeightLength { .. } => "WeightLength",
+            E::BiasLength { .. } => "BiasLength",
+            E::ZeroSpatial => "ZeroSpatial",
+            E::ShapeOverflow => "ShapeOverflow",
+            E::InputLength { .. } => "InputLength",
+        }
+    }
+
+    /// One value of each variant, each once.
+    #[test]
+    fn every_variant_is_listed_once() {
+        use GroupNormError as E;
+        let all = [
+            E::TooFewDimensions { dims: 1 },
+            E::ZeroGroups,
+            E::ZeroChannels,
+            E::ChannelsNotDivisible {
+                channels: 3,
+                num_groups: 2,
+            },
+            E::WeightLength {
+                channels: 2,
+                len: 1,
+            },
+            E::BiasLength {
+                channels: 2,
+                len: 3,
+            },
+            E::ZeroSpatial,
+            E::ShapeOverflow,
+            E::InputLength {
+                expected: 4,
+                len: 3,
+            },
+        ];
+        let mut names: Vec<&str> = all.iter().map(variant_name).collect();
+        for (e, name) in all.iter().zip(&names) {
+            assert!(format!("{e:?}").starts_with(name), "{e:?} is not {name}");
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "a variant is listed twice");
+    }
 }

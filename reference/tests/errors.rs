@@ -1,18 +1,21 @@
-//! Every input `group_norm` rejects, one test each: the exact `GroupNormError` (with its fields),
-//! the exact message, and the order in which the checks are made.
+//! Every input `group_norm` rejects, as one table (`rejected_inputs`): one row per input, with
+//! the exact `GroupNormError` (with its fields) it must come back as, and that it comes back as
+//! an error, neither accepted nor a panic. The messages are pinned once, by the snapshot
+//! `error_messages` (`conformance/tests/snapshots.rs`).
 //!
 //! The checks run in the order the variants of `GroupNormError` are declared (the order of
 //! `validate` in `src/lib.rs`): dimensions, `num_groups == 0`, `C == 0`, divisibility, weight
 //! length, bias length, a zero spatial dimension, shape overflow, input length. When an input is
-//! wrong in several ways, the first of these is reported
-//! (`zero_spatial_dimension_whatever_the_order`: a zero dimension wins over an overflowing
-//! product, since the product is then zero).
+//! wrong in several ways, the first of these is reported: see
+//! `precedence_follows_the_declaration_order`, and the rows of the table where a zero spatial
+//! dimension wins over an overflowing product (the product is then zero).
 //!
 //! Huge shapes are rejected without allocating: every shape here that fits in `usize` describes
 //! far more values than any machine holds, and must come back as `InputLength` (the slice is
 //! small), not as an allocation failure or a panic.
 
 use groupnorm_reference::{group_norm, GroupNormError};
+use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// `len` values, all different (so that no accidental equality hides anything).
@@ -20,346 +23,245 @@ fn data(len: usize) -> Vec<f64> {
     (0..len).map(|i| i as f64 * 0.25 - 3.0).collect()
 }
 
-/// Calls `group_norm` (with `eps = 1e-5`) and returns its error, failing if it succeeds or
-/// panics.
-fn rejected(
-    input: &[f64],
+/// One rejected input: the arguments of `group_norm` (with `eps = 1e-5`) and the error they
+/// must give.
+struct Row {
+    name: &'static str,
+    shape: Vec<usize>,
+    num_groups: usize,
+    /// The input holds `data(input)`.
+    input: usize,
+    /// A weight of this many ones, if any.
+    weight: Option<usize>,
+    /// A bias of this many zeros, if any.
+    bias: Option<usize>,
+    expected: GroupNormError,
+}
+
+/// A row without weight and bias.
+fn row(
+    name: &'static str,
     shape: &[usize],
     num_groups: usize,
-    weight: Option<&[f64]>,
-    bias: Option<&[f64]>,
-) -> GroupNormError {
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        group_norm(input, shape, num_groups, weight, bias, 1e-5)
-    }));
-    match result {
-        Ok(Err(e)) => e,
-        Ok(Ok(out)) => panic!(
-            "shape {shape:?}, G = {num_groups}, input {} values: accepted ({} outputs)",
-            input.len(),
-            out.y.len()
-        ),
-        Err(_) => panic!("shape {shape:?}, G = {num_groups}: panicked instead of an error"),
+    input: usize,
+    expected: GroupNormError,
+) -> Row {
+    Row {
+        name,
+        shape: shape.to_vec(),
+        num_groups,
+        input,
+        weight: None,
+        bias: None,
+        expected,
     }
 }
 
-// --- dimensions -------------------------------------------------------------------------------
-
-#[test]
-fn zero_dimensions() {
-    assert_eq!(
-        rejected(&[], &[], 1, None, None),
-        GroupNormError::TooFewDimensions { dims: 0 }
-    );
-    // A scalar holds one value; still no N and C.
-    assert_eq!(
-        rejected(&[1.0], &[], 1, None, None),
-        GroupNormError::TooFewDimensions { dims: 0 }
-    );
-}
-
-#[test]
-fn one_dimension() {
-    assert_eq!(
-        rejected(&data(4), &[4], 1, None, None),
-        GroupNormError::TooFewDimensions { dims: 1 }
-    );
-    assert_eq!(
-        rejected(&[], &[0], 1, None, None),
-        GroupNormError::TooFewDimensions { dims: 1 }
-    );
-}
-
-// --- groups -----------------------------------------------------------------------------------
-
-#[test]
-fn zero_groups() {
-    assert_eq!(
-        rejected(&data(24), &[2, 4, 3], 0, None, None),
-        GroupNormError::ZeroGroups
-    );
-    // Zero groups is rejected even where C = 0 (0 % 0 is undefined, not 0).
-    assert_eq!(
-        rejected(&[], &[2, 0], 0, None, None),
-        GroupNormError::ZeroGroups
-    );
-}
-
-#[test]
-fn zero_channels() {
-    assert_eq!(
-        rejected(&[], &[2, 0], 1, None, None),
-        GroupNormError::ZeroChannels
-    );
-    assert_eq!(
-        rejected(&[], &[2, 0, 5], 3, Some(&[]), Some(&[])),
-        GroupNormError::ZeroChannels
-    );
-    // Before these zero channels, any G divided C, so N * G could overflow (with G = usize::MAX
-    // the statistics count did: a panic, "attempt to multiply with overflow").
-    assert_eq!(
-        rejected(&[], &[2, 0], usize::MAX, None, None),
-        GroupNormError::ZeroChannels
-    );
-}
-
-#[test]
-fn channels_not_divisible_by_groups() {
-    assert_eq!(
-        rejected(&data(36), &[2, 6, 3], 4, None, None),
-        GroupNormError::ChannelsNotDivisible {
-            channels: 6,
-            num_groups: 4
+impl Row {
+    fn weight(self, len: usize) -> Row {
+        Row {
+            weight: Some(len),
+            ..self
         }
-    );
-    // More groups than channels.
-    assert_eq!(
-        rejected(&data(4), &[2, 2], 3, None, None),
-        GroupNormError::ChannelsNotDivisible {
-            channels: 2,
-            num_groups: 3
-        }
-    );
-    assert_eq!(
-        rejected(&data(4), &[1, 4], usize::MAX, None, None),
-        GroupNormError::ChannelsNotDivisible {
-            channels: 4,
-            num_groups: usize::MAX
-        }
-    );
-}
+    }
 
-// --- affine parameters ------------------------------------------------------------------------
+    fn bias(self, len: usize) -> Row {
+        Row {
+            bias: Some(len),
+            ..self
+        }
+    }
 
-#[test]
-fn weight_of_the_wrong_length() {
-    let x = data(24);
-    for len in [0, 3, 5, 8] {
-        let w = vec![1.0; len];
-        assert_eq!(
-            rejected(&x, &[2, 4, 3], 2, Some(&w), None),
-            GroupNormError::WeightLength { channels: 4, len }
+    /// What is wrong with this row's call, if anything: it must return `expected`, an error
+    /// without a source, and not panic.
+    fn failure(&self) -> Option<String> {
+        let input = data(self.input);
+        let weight = self.weight.map(|len| vec![1.0; len]);
+        let bias = self.bias.map(|len| vec![0.0; len]);
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            group_norm(
+                &input,
+                &self.shape,
+                self.num_groups,
+                weight.as_deref(),
+                bias.as_deref(),
+                1e-5,
+            )
+        }));
+        let what = format!(
+            "{}: shape {:?}, G = {}, input {} values, weight {:?}, bias {:?}",
+            self.name, self.shape, self.num_groups, self.input, self.weight, self.bias
         );
-    }
-    // The bias being right changes nothing.
-    assert_eq!(
-        rejected(&x, &[2, 4, 3], 2, Some(&[1.0; 3]), Some(&[0.0; 4])),
-        GroupNormError::WeightLength {
-            channels: 4,
-            len: 3
+        let expected = &self.expected;
+        match result {
+            Ok(Err(e)) if e != *expected => Some(format!("{what}: {e:?}, expected {expected:?}")),
+            Ok(Err(e)) => std::error::Error::source(&e)
+                .map(|source| format!("{what}: {e:?} has a source, {source}")),
+            Ok(Ok(out)) => Some(format!(
+                "{what}: accepted ({} outputs), expected {expected:?}",
+                out.y.len()
+            )),
+            Err(_) => Some(format!("{what}: panicked, expected {expected:?}")),
         }
-    );
-}
-
-#[test]
-fn bias_of_the_wrong_length() {
-    let x = data(24);
-    for len in [0, 3, 5, 8] {
-        let b = vec![0.0; len];
-        assert_eq!(
-            rejected(&x, &[2, 4, 3], 2, None, Some(&b)),
-            GroupNormError::BiasLength { channels: 4, len }
-        );
     }
-    assert_eq!(
-        rejected(&x, &[2, 4, 3], 2, Some(&[1.0; 4]), Some(&[0.0; 5])),
-        GroupNormError::BiasLength {
-            channels: 4,
-            len: 5
-        }
-    );
 }
 
-// --- data length ------------------------------------------------------------------------------
-
-#[test]
-fn input_shorter_or_longer_than_the_shape() {
-    for len in [0, 1, 23, 25, 48] {
-        assert_eq!(
-            rejected(&data(len), &[2, 4, 3], 2, None, None),
-            GroupNormError::InputLength { expected: 24, len }
-        );
+/// Runs every row and fails with the list of those that do not give their error.
+fn assert_rejected(rows: &[Row]) {
+    let mut names = HashSet::new();
+    for row in rows {
+        assert!(names.insert(row.name), "two rows are named {:?}", row.name);
     }
-    // N = 0 expects an empty input.
-    assert_eq!(
-        rejected(&data(3), &[0, 4], 2, None, None),
-        GroupNormError::InputLength {
-            expected: 0,
-            len: 3
-        }
+    let failures: Vec<String> = rows.iter().filter_map(Row::failure).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows failed:\n{}",
+        failures.len(),
+        rows.len(),
+        failures.join("\n")
     );
 }
 
-// --- zero spatial dimensions ----------------------------------------------------------------
-
-#[test]
-fn zero_spatial_dimension() {
-    for shape in [[2, 4, 0, 5], [2, 4, 5, 0], [1, 1, 0, 0]] {
-        assert_eq!(
-            rejected(&[], &shape, 1, None, None),
-            GroupNormError::ZeroSpatial,
-            "shape {shape:?}"
-        );
-    }
-    // A zero spatial dimension used to make the element count 0 whatever N is, while the
-    // output holds N * G statistics: [usize::MAX, 1, 0] panicked with "capacity overflow".
-    assert_eq!(
-        rejected(&[], &[usize::MAX, 1, 0], 1, None, None),
-        GroupNormError::ZeroSpatial
-    );
-}
-
-// --- shapes whose element count overflows usize -------------------------------------------------
-
-#[test]
-fn shape_overflow_in_n_times_c() {
-    assert_eq!(
-        rejected(&data(4), &[usize::MAX, 2], 1, None, None),
-        GroupNormError::ShapeOverflow
-    );
-    assert_eq!(
-        rejected(&data(4), &[usize::MAX, 2], 2, None, None),
-        GroupNormError::ShapeOverflow
-    );
-}
-
-#[test]
-fn shape_overflow_in_the_spatial_product() {
-    // prod(spatial) alone overflows.
+/// Every rejected input, one row each: name, shape, G, input length, the error; `.weight(len)`
+/// and `.bias(len)` add affine parameters of that length.
+#[rustfmt::skip]
+fn rows() -> Vec<Row> {
+    use GroupNormError as E;
     let half = 1usize << (usize::BITS / 2);
-    assert_eq!(
-        rejected(&data(4), &[1, 1, half, half], 1, None, None),
-        GroupNormError::ShapeOverflow
-    );
-    assert_eq!(
-        rejected(&data(4), &[1, 1, usize::MAX, 2, 3], 1, None, None),
-        GroupNormError::ShapeOverflow
-    );
-}
-
-#[test]
-fn shape_overflow_in_nc_times_spatial() {
-    // N * C = 4 and prod(spatial) = 2^63 (on 64 bits) both fit; their product does not.
-    assert_eq!(
-        rejected(&data(4), &[2, 2, usize::MAX / 2 + 1], 2, None, None),
-        GroupNormError::ShapeOverflow
-    );
-}
-
-#[test]
-fn shape_overflow_only_in_the_full_product() {
     // N, C, spatial = 2^q each: N * C = 2^(2q) and C * spatial fit in usize, N * C * spatial
     // = 2^(3q) does not (q = 22 on 64 bits).
-    let q = usize::BITS / 3 + 1;
-    let d = 1usize << q;
+    let d = 1usize << (usize::BITS / 3 + 1);
     assert!(d.checked_mul(d).is_some() && d.checked_mul(d * d).is_none());
-    assert_eq!(
-        rejected(&data(8), &[d, d, d], 1, None, None),
-        GroupNormError::ShapeOverflow
-    );
-    // The same split over two spatial dimensions.
-    assert_eq!(
-        rejected(&data(8), &[d, d, d / 2, 2], 1, None, None),
-        GroupNormError::ShapeOverflow
-    );
+    let max = usize::MAX;
+    vec![
+        // --- dimensions -------------------------------------------------------------------
+        row("no dimensions", &[], 1, 0, E::TooFewDimensions { dims: 0 }),
+        // A scalar holds one value; still no N and C.
+        row("a scalar", &[], 1, 1, E::TooFewDimensions { dims: 0 }),
+        row("one dimension", &[4], 1, 4, E::TooFewDimensions { dims: 1 }),
+        row("one zero dimension", &[0], 1, 0, E::TooFewDimensions { dims: 1 }),
+        // --- groups -----------------------------------------------------------------------
+        row("zero groups", &[2, 4, 3], 0, 24, E::ZeroGroups),
+        // Zero groups is rejected even where C = 0 (0 % 0 is undefined, not 0).
+        row("zero groups of zero channels", &[2, 0], 0, 0, E::ZeroGroups),
+        row("zero channels", &[2, 0], 1, 0, E::ZeroChannels),
+        row("zero channels, affine", &[2, 0, 5], 3, 0, E::ZeroChannels).weight(0).bias(0),
+        // Any G divides C = 0, and N * G overflows here: ZeroChannels comes before N * G.
+        row("zero channels, G = usize::MAX", &[2, 0], max, 0, E::ZeroChannels),
+        row("6 channels in 4 groups", &[2, 6, 3], 4, 36,
+            E::ChannelsNotDivisible { channels: 6, num_groups: 4 }),
+        row("more groups than channels", &[2, 2], 3, 4,
+            E::ChannelsNotDivisible { channels: 2, num_groups: 3 }),
+        row("G = usize::MAX", &[1, 4], max, 4,
+            E::ChannelsNotDivisible { channels: 4, num_groups: max }),
+        // --- affine parameters ------------------------------------------------------------
+        row("weight of length 0", &[2, 4, 3], 2, 24, E::WeightLength { channels: 4, len: 0 })
+            .weight(0),
+        row("weight of length 3", &[2, 4, 3], 2, 24, E::WeightLength { channels: 4, len: 3 })
+            .weight(3),
+        row("weight of length 5", &[2, 4, 3], 2, 24, E::WeightLength { channels: 4, len: 5 })
+            .weight(5),
+        row("weight of length 8", &[2, 4, 3], 2, 24, E::WeightLength { channels: 4, len: 8 })
+            .weight(8),
+        // The bias being right changes nothing.
+        row("weight of length 3, right bias", &[2, 4, 3], 2, 24,
+            E::WeightLength { channels: 4, len: 3 }).weight(3).bias(4),
+        row("bias of length 0", &[2, 4, 3], 2, 24, E::BiasLength { channels: 4, len: 0 }).bias(0),
+        row("bias of length 3", &[2, 4, 3], 2, 24, E::BiasLength { channels: 4, len: 3 }).bias(3),
+        row("bias of length 5", &[2, 4, 3], 2, 24, E::BiasLength { channels: 4, len: 5 }).bias(5),
+        row("bias of length 8", &[2, 4, 3], 2, 24, E::BiasLength { channels: 4, len: 8 }).bias(8),
+        row("bias of length 5, right weight", &[2, 4, 3], 2, 24,
+            E::BiasLength { channels: 4, len: 5 }).weight(4).bias(5),
+        // --- zero spatial dimensions ------------------------------------------------------
+        row("zero height", &[2, 4, 0, 5], 1, 0, E::ZeroSpatial),
+        row("zero width", &[2, 4, 5, 0], 1, 0, E::ZeroSpatial),
+        row("zero height and width", &[1, 1, 0, 0], 1, 0, E::ZeroSpatial),
+        // The element count is 0, but there would be N * G = usize::MAX statistics.
+        row("zero spatial, N = usize::MAX", &[max, 1, 0], 1, 0, E::ZeroSpatial),
+        // A zero spatial dimension makes the element count 0, so it cannot overflow: ZeroSpatial
+        // wherever the zero sits, before or after a spatial product that overflows, and where
+        // N * C overflows.
+        row("zero before an overflow", &[2, 6, 0, max, 2], 3, 0, E::ZeroSpatial),
+        row("zero after an overflow", &[2, 6, max, 2, 0], 3, 0, E::ZeroSpatial),
+        row("zero where N * C overflows", &[max, 6, 0, 1, 1], 3, 0, E::ZeroSpatial),
+        // --- shapes whose element count overflows usize -----------------------------------
+        row("N * C overflows, G = 1", &[max, 2], 1, 4, E::ShapeOverflow),
+        row("N * C overflows, G = 2", &[max, 2], 2, 4, E::ShapeOverflow),
+        // prod(spatial) alone overflows.
+        row("spatial product overflows", &[1, 1, half, half], 1, 4, E::ShapeOverflow),
+        row("spatial product of three overflows", &[1, 1, max, 2, 3], 1, 4, E::ShapeOverflow),
+        // N * C = 4 and prod(spatial) = 2^63 (on 64 bits) both fit; their product does not.
+        row("N * C times spatial overflows", &[2, 2, max / 2 + 1], 2, 4, E::ShapeOverflow),
+        row("only the full product overflows", &[d, d, d], 1, 8, E::ShapeOverflow),
+        // The same split over two spatial dimensions.
+        row("only the full product of four overflows", &[d, d, d / 2, 2], 1, 8, E::ShapeOverflow),
+        // --- input length -----------------------------------------------------------------
+        row("input of 0 values", &[2, 4, 3], 2, 0, E::InputLength { expected: 24, len: 0 }),
+        row("input of 1 value", &[2, 4, 3], 2, 1, E::InputLength { expected: 24, len: 1 }),
+        row("input of 23 values", &[2, 4, 3], 2, 23, E::InputLength { expected: 24, len: 23 }),
+        row("input of 25 values", &[2, 4, 3], 2, 25, E::InputLength { expected: 24, len: 25 }),
+        row("input of 48 values", &[2, 4, 3], 2, 48, E::InputLength { expected: 24, len: 48 }),
+        // N = 0 expects an empty input.
+        row("input for N = 0", &[0, 4], 2, 3, E::InputLength { expected: 0, len: 3 }),
+        // --- huge shapes that fit: InputLength, without allocating ------------------------
+        // These shapes describe more values than any machine holds; with a small input they
+        // must be answered by InputLength before anything is allocated for them (an attempt
+        // would abort the test process, or panic with a capacity overflow).
+        row("huge spatial, empty input", &[1, 1, max], 1, 0,
+            E::InputLength { expected: max, len: 0 }),
+        row("huge spatial, 3 values", &[1, 1, max], 1, 3,
+            E::InputLength { expected: max, len: 3 }),
+        row("huge N, empty input", &[max, 1], 1, 0, E::InputLength { expected: max, len: 0 }),
+        row("huge N, 3 values", &[max, 1], 1, 3, E::InputLength { expected: max, len: 3 }),
+        row("huge C, empty input", &[1, max], 1, 0, E::InputLength { expected: max, len: 0 }),
+        row("huge C, 3 values", &[1, max], 1, 3, E::InputLength { expected: max, len: 3 }),
+        row("2^60 values, empty input", &[1 << 20, 1 << 20, 1 << 20], 1, 0,
+            E::InputLength { expected: 1 << 60, len: 0 }),
+        row("2^60 values, 3 values", &[1 << 20, 1 << 20, 1 << 20], 1, 3,
+            E::InputLength { expected: 1 << 60, len: 3 }),
+        row("huge N * C * spatial, empty input", &[2, 2, max / 4], 1, 0,
+            E::InputLength { expected: max / 4 * 4, len: 0 }),
+        row("huge N * C * spatial, 3 values", &[2, 2, max / 4], 1, 3,
+            E::InputLength { expected: max / 4 * 4, len: 3 }),
+        // A weight of the right (huge) length cannot exist; a short one is reported as such.
+        row("huge C, short weight", &[1, max, 1], 1, 3, E::WeightLength { channels: max, len: 3 })
+            .weight(3),
+    ]
 }
 
 #[test]
-fn huge_shape_that_fits_gives_input_length_without_allocating() {
-    // These shapes describe more values than any machine holds; with a small input they must
-    // be answered by InputLength before anything is allocated for them (an attempt would abort
-    // the test process, or panic with a capacity overflow).
-    for (shape, expected) in [
-        (vec![1, 1, usize::MAX], usize::MAX),
-        (vec![usize::MAX, 1], usize::MAX),
-        (vec![1, usize::MAX], usize::MAX),
-        (vec![1 << 20, 1 << 20, 1 << 20], 1 << 60),
-        (vec![2, 2, usize::MAX / 4], usize::MAX / 4 * 4),
-    ] {
-        for len in [0, 3] {
-            assert_eq!(
-                rejected(&data(len), &shape, 1, None, None),
-                GroupNormError::InputLength { expected, len },
-                "shape {shape:?}"
-            );
-        }
-    }
-    // A weight of the right (huge) length cannot exist; a short one is reported as such.
-    assert_eq!(
-        rejected(&data(3), &[1, usize::MAX, 1], 1, Some(&[1.0; 3]), None),
-        GroupNormError::WeightLength {
-            channels: usize::MAX,
-            len: 3
-        }
-    );
+fn rejected_inputs() {
+    assert_rejected(&rows());
 }
-
-// --- precedence -------------------------------------------------------------------------------
 
 /// Starts from an input wrong in many ways and repairs the reported fault step by step: each
 /// step must report the next check in the documented order (every later fault still present),
-/// and the repaired input is accepted.
+/// and the repaired input is accepted. Columns as in `rows`; weight 5, bias 7 and an input of 5
+/// values are wrong (C = 6).
+#[rustfmt::skip]
 #[test]
 fn precedence_follows_the_declaration_order() {
-    let good_w = [1.0; 6];
-    let good_b = [0.0; 6];
-    let bad_w = [1.0; 5];
-    let bad_b = [0.0; 7];
-    let good_x = data(2 * 6 * 3);
-    let bad_x = data(5);
+    use GroupNormError as E;
     let overflowing = [usize::MAX, 6, 3];
     let good_shape = [2, 6, 3];
-
-    // A one-dimensional shape hides every other fault.
-    assert_eq!(
-        rejected(&bad_x, &[6], 0, Some(&bad_w), Some(&bad_b)),
-        GroupNormError::TooFewDimensions { dims: 1 }
-    );
-    assert_eq!(
-        rejected(&bad_x, &[usize::MAX, 0, 3], 0, Some(&bad_w), Some(&bad_b)),
-        GroupNormError::ZeroGroups
-    );
-    assert_eq!(
-        rejected(&bad_x, &[usize::MAX, 0, 3], 4, Some(&bad_w), Some(&bad_b)),
-        GroupNormError::ZeroChannels
-    );
-    assert_eq!(
-        rejected(&bad_x, &overflowing, 4, Some(&bad_w), Some(&bad_b)),
-        GroupNormError::ChannelsNotDivisible {
-            channels: 6,
-            num_groups: 4
-        }
-    );
-    assert_eq!(
-        rejected(&bad_x, &overflowing, 3, Some(&bad_w), Some(&bad_b)),
-        GroupNormError::WeightLength {
-            channels: 6,
-            len: 5
-        }
-    );
-    assert_eq!(
-        rejected(&bad_x, &overflowing, 3, Some(&good_w), Some(&bad_b)),
-        GroupNormError::BiasLength {
-            channels: 6,
-            len: 7
-        }
-    );
-    assert_eq!(
-        rejected(&bad_x, &overflowing, 3, Some(&good_w), Some(&good_b)),
-        GroupNormError::ShapeOverflow
-    );
-    assert_eq!(
-        rejected(&bad_x, &[2, 6, 0], 3, Some(&good_w), Some(&good_b)),
-        GroupNormError::ZeroSpatial
-    );
-    assert_eq!(
-        rejected(&bad_x, &good_shape, 3, Some(&good_w), Some(&good_b)),
-        GroupNormError::InputLength {
-            expected: 36,
-            len: 5
-        }
-    );
-    let out = group_norm(&good_x, &good_shape, 3, Some(&good_w), Some(&good_b), 1e-5)
+    let steps = [
+        // A one-dimensional shape hides every other fault.
+        row("1. dimensions", &[6], 0, 5, E::TooFewDimensions { dims: 1 }).weight(5).bias(7),
+        row("2. groups", &[usize::MAX, 0, 3], 0, 5, E::ZeroGroups).weight(5).bias(7),
+        row("3. channels", &[usize::MAX, 0, 3], 4, 5, E::ZeroChannels).weight(5).bias(7),
+        row("4. divisibility", &overflowing, 4, 5,
+            E::ChannelsNotDivisible { channels: 6, num_groups: 4 }).weight(5).bias(7),
+        row("5. weight", &overflowing, 3, 5, E::WeightLength { channels: 6, len: 5 })
+            .weight(5).bias(7),
+        row("6. bias", &overflowing, 3, 5, E::BiasLength { channels: 6, len: 7 })
+            .weight(6).bias(7),
+        row("7. overflow", &overflowing, 3, 5, E::ShapeOverflow).weight(6).bias(6),
+        row("8. zero spatial", &[2, 6, 0], 3, 5, E::ZeroSpatial).weight(6).bias(6),
+        row("9. input", &good_shape, 3, 5, E::InputLength { expected: 36, len: 5 })
+            .weight(6).bias(6),
+    ];
+    assert_rejected(&steps);
+    let out = group_norm(&data(36), &good_shape, 3, Some(&[1.0; 6]), Some(&[0.0; 6]), 1e-5)
         .expect("the repaired input is accepted");
     assert_eq!((out.y.len(), out.mean.len(), out.rstd.len()), (36, 6, 6));
 }
@@ -375,94 +277,9 @@ fn empty_batch_is_accepted() {
     assert!(out.y.is_empty() && out.mean.is_empty());
 }
 
-// --- messages ---------------------------------------------------------------------------------
-
-#[test]
-fn every_error_has_its_exact_message() {
-    let cases = [
-        (
-            GroupNormError::TooFewDimensions { dims: 1 },
-            "expected an input shape with at least 2 dimensions (N, C, *), got 1",
-        ),
-        (
-            GroupNormError::ZeroGroups,
-            "expected num_groups to be positive, got 0",
-        ),
-        (
-            GroupNormError::ZeroChannels,
-            "expected the number of channels to be positive, got 0",
-        ),
-        (
-            GroupNormError::ChannelsNotDivisible {
-                channels: 6,
-                num_groups: 4,
-            },
-            "expected number of channels (6) to be divisible by num_groups (4)",
-        ),
-        (
-            GroupNormError::WeightLength {
-                channels: 4,
-                len: 3,
-            },
-            "expected weight of length 4 (one per channel), got 3",
-        ),
-        (
-            GroupNormError::BiasLength {
-                channels: 4,
-                len: 5,
-            },
-            "expected bias of length 4 (one per channel), got 5",
-        ),
-        (
-            GroupNormError::ShapeOverflow,
-            "expected a shape whose element count fits in usize, got one whose product overflows",
-        ),
-        (
-            GroupNormError::ZeroSpatial,
-            "expected every spatial dimension to be positive, got a shape with a zero one",
-        ),
-        (
-            GroupNormError::InputLength {
-                expected: 24,
-                len: 23,
-            },
-            "expected input of length 24 (the product of the shape), got 23",
-        ),
-    ];
-    for (error, message) in cases {
-        assert_eq!(error.to_string(), message);
-        let dynamic: &dyn std::error::Error = &error;
-        assert!(dynamic.source().is_none());
-    }
-}
-
-// --- findings (see the robustness report): un-ignore once fixed -------------------------------
-
-/// A zero spatial dimension makes the element count 0, so it cannot overflow; yet whether
-/// `ZeroSpatial` or `ShapeOverflow` comes back depends on where the zero sits: the spatial
-/// product is folded left to right and overflows before it reaches a trailing zero. And
-/// `[usize::MAX, 6, 0]` reports `ZeroSpatial` although `ShapeOverflow` is declared (and, for
-/// `[usize::MAX, 6, 3]`, checked) before it.
-#[test]
-fn zero_spatial_dimension_whatever_the_order() {
-    for shape in [
-        [2, 6, 0, usize::MAX, 2],
-        [2, 6, usize::MAX, 2, 0],
-        [usize::MAX, 6, 0, 1, 1],
-    ] {
-        assert_eq!(
-            rejected(&[], &shape, 3, None, None),
-            GroupNormError::ZeroSpatial,
-            "shape {shape:?}"
-        );
-    }
-}
-
-/// `N = 0`: the element count is 0 whatever the other dimensions, but `group_norm` multiplies
-/// the group length `C/G * prod(spatial)` unchecked (src/lib.rs, `channels_per_group *
-/// spatial`): "attempt to multiply with overflow" in a debug build. And where the spatial
-/// product alone overflows, the count (0) is reported as `ShapeOverflow`, unlike
-/// `[0, usize::MAX, 2]`, which is accepted.
+/// `N = 0`: the element count is 0 whatever the other dimensions, so these are accepted, even
+/// where the group length `C/G * prod(spatial)`, or `prod(spatial)` alone, overflows `usize`:
+/// there is no group to use it for.
 #[test]
 fn empty_batch_with_huge_groups() {
     let quarter = 1usize << (usize::BITS - 2);
