@@ -5,7 +5,7 @@
 
 use groupnorm_conformance::torch_print::tensor_repr;
 use groupnorm_conformance::{check, evaluate, load_dir, render, vectors_dir, Case, VectorFile};
-use groupnorm_optimized::{GroupNorm, Kernel, StatsBuffers};
+use groupnorm_optimized::{GroupNorm, Kernel, ParseKernelError, StatsBuffers};
 use std::sync::OnceLock;
 
 fn vectors() -> &'static [VectorFile] {
@@ -238,6 +238,17 @@ fn error_messages() {
         (12, 12),
         "every optimized variant once"
     );
+
+    // Kernel names `FromStr` rejects: through parsing where the outcome does not depend on the
+    // CPU, and `Unsupported` built directly (which kernels a CPU lacks varies).
+    let unknown = "sse9".parse::<Kernel>().expect_err("no such kernel");
+    lines.push(format!(
+        "optimized::ParseKernelError::{unknown:?}: {unknown}"
+    ));
+    let unsupported = ParseKernelError::Unsupported { name: "neon" };
+    lines.push(format!(
+        "optimized::ParseKernelError::Unsupported: {unsupported}"
+    ));
 
     insta::assert_snapshot!("error_messages", lines.join("\n"));
 }

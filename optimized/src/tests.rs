@@ -3,7 +3,7 @@
 
 use crate::contiguous::GroupRun;
 use crate::plan::Plan;
-use crate::{GroupNorm, Kernel, StatsBuffers};
+use crate::{GroupNorm, Kernel, ParseKernelError, StatsBuffers, KERNEL_NAMES};
 
 /// The output written around the caches, as calls over 16 MiB write it, on data small
 /// enough for Miri: the same bits as plain stores, for every kernel. The output starts at
@@ -11,9 +11,7 @@ use crate::{GroupNorm, Kernel, StatsBuffers};
 /// channels at another alignment.
 #[test]
 fn streaming_stores_write_the_same_bits() {
-    let mut kernels_run = std::vec::Vec::new();
     for kernel in Kernel::available() {
-        kernels_run.push(kernel.name());
         for channel_len in [1, 7, 37] {
             let shape = [2, 4, channel_len];
             let len = 8 * channel_len;
@@ -47,7 +45,6 @@ fn streaming_stores_write_the_same_bits() {
             }
         }
     }
-    assert_expected_kernels_ran(&kernels_run);
 }
 
 /// A group of several rows of the widest kernel and a tail, starting at every offset from a
@@ -59,9 +56,7 @@ fn rows_read_the_same_wherever_the_group_starts() {
     #[repr(align(64))]
     struct Lines([f32; 224]);
     const LEN: usize = 3 * 64 + 5;
-    let mut kernels_run = std::vec::Vec::new();
     for kernel in Kernel::available() {
-        kernels_run.push(kernel.name());
         let shape = [1, 1, LEN];
         let params = GroupNorm::new(&shape, 1);
         let mut first = None;
@@ -84,7 +79,6 @@ fn rows_read_the_same_wherever_the_group_starts() {
             assert!(*first == bits, "{}: offset {offset} differs", kernel.name());
         }
     }
-    assert_expected_kernels_ran(&kernels_run);
 }
 
 /// Small enough for Miri, which runs these with each kernel's features enabled: every
@@ -92,9 +86,7 @@ fn rows_read_the_same_wherever_the_group_starts() {
 /// vector width, with and without affine parameters.
 #[test]
 fn every_kernel_agrees_with_scalar_on_short_groups() {
-    let mut kernels_run = std::vec::Vec::new();
     for kernel in Kernel::available() {
-        kernels_run.push(kernel.name());
         for len in (1..=70).chain([127, 128, 129]) {
             let shape = [1, 2, len];
             let x: [f32; 258] = core::array::from_fn(|i| ((i * 37 % 101) as f32) * 0.25 - 3.0);
@@ -122,20 +114,26 @@ fn every_kernel_agrees_with_scalar_on_short_groups() {
             }
         }
     }
-    assert_expected_kernels_ran(&kernels_run);
 }
 
-/// `ran` holds every kernel this CPU supports, and, where CI (or its Miri passes) names the
-/// kernels this machine must have in `GROUPNORM_EXPECT_KERNELS`, exactly those.
-fn assert_expected_kernels_ran(ran: &[&str]) {
+/// The kernels every test above runs, `Kernel::available()`, are those this machine must have
+/// where CI (or its Miri passes) names them in `GROUPNORM_EXPECT_KERNELS`; every kernel name
+/// parses to its kernel where it is available, and says why not where it is not.
+#[test]
+fn available_kernels_are_the_expected_ones() {
     let available: std::vec::Vec<&str> = Kernel::available().map(Kernel::name).collect();
-    assert_eq!(ran, available, "kernels run against Kernel::available()");
-    #[cfg(feature = "std")]
+    assert_eq!(available.first(), Some(&"scalar"));
+    assert_eq!(Kernel::best().name(), *available.last().unwrap());
     if let Ok(expected) = std::env::var("GROUPNORM_EXPECT_KERNELS") {
-        assert_eq!(
-            ran.join(","),
-            expected,
-            "kernels run against the expected set"
-        );
+        assert_eq!(available.join(","), expected, "Kernel::available()");
     }
+    for &name in KERNEL_NAMES {
+        let parsed = name.parse::<Kernel>();
+        if available.contains(&name) {
+            assert_eq!(parsed.map(Kernel::name), Ok(name));
+        } else {
+            assert_eq!(parsed, Err(ParseKernelError::Unsupported { name }));
+        }
+    }
+    assert_eq!("AVX2".parse::<Kernel>(), Err(ParseKernelError::Unknown));
 }

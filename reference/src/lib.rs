@@ -238,6 +238,11 @@ fn validate(
     Ok((n, channels, spatial))
 }
 
+/// The example of `README.md`, run as a doc-test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
+
 #[cfg(test)]
 mod tests {
     use super::GroupNormError;
