@@ -1,27 +1,69 @@
 //! x86_64 AVX2 + FMA: eight `f32` lanes.
 
 use crate::primitives::entry_points;
-use crate::vector::{Vector, MAX_LANES};
+use crate::vector::{Io, Vector, MAX_LANES};
 use core::arch::x86_64::*;
 
 #[derive(Clone, Copy)]
 pub(crate) struct Avx2(__m256);
 
-// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges, or masks of
-// the slice's own length; the `f64` totals are a `MAX_LANES` array, cut into chunks.
+// SAFETY: eight lanes. Every `unsafe` block below relies on the trait's contract, that the
+// CPU supports AVX2 and FMA, and says which memory it accesses.
 unsafe impl Vector for Avx2 {
     const LANES: usize = 8;
-    type Rows = ();
-    #[inline(always)]
-    unsafe fn start_rows(_body: &[f32]) {}
 
-    // Every `unsafe` block below relies on the trait's contract, that the CPU supports AVX2
-    // and FMA, and says which memory it accesses.
     #[inline(always)]
     unsafe fn splat(value: f32) -> Self {
         // SAFETY: registers only.
         unsafe { Avx2(_mm256_set1_ps(value)) }
     }
+    #[inline(always)]
+    unsafe fn sub(self, rhs: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx2(_mm256_sub_ps(self.0, rhs.0)) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, rhs: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx2(_mm256_add_ps(self.0, rhs.0)) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx2(_mm256_fmadd_ps(self.0, factor.0, addend.0)) }
+    }
+    #[inline(always)]
+    unsafe fn add_to_f64(self, totals: &mut [f64; MAX_LANES]) {
+        // SAFETY: each load and store reads and writes the 4 values of `four`.
+        unsafe {
+            let halves = [
+                _mm256_castps256_ps128(self.0),
+                _mm256_extractf128_ps::<1>(self.0),
+            ];
+            for (four, half) in totals.chunks_exact_mut(4).zip(halves) {
+                let sum = _mm256_add_pd(_mm256_loadu_pd(four.as_ptr()), _mm256_cvtps_pd(half));
+                _mm256_storeu_pd(four.as_mut_ptr(), sum);
+            }
+        }
+    }
+    #[inline(always)]
+    unsafe fn end_streaming() {
+        // Under Miri streaming stores are plain stores, which need no fence (it has no `sfence`).
+        #[cfg(not(miri))]
+        // SAFETY: no memory access of its own.
+        unsafe {
+            _mm_sfence()
+        }
+    }
+}
+
+// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges, or masks of
+// the slice's own length.
+unsafe impl Io<f32> for Avx2 {
+    type Rows = ();
+    #[inline(always)]
+    unsafe fn start_rows(_body: &[f32]) {}
+
     #[inline(always)]
     unsafe fn load(src: &[f32]) -> Self {
         let src = &src[..Self::LANES];
@@ -46,15 +88,6 @@ unsafe impl Vector for Avx2 {
         #[cfg(not(miri))]
         unsafe {
             _mm256_stream_ps(dst.as_mut_ptr(), self.0)
-        }
-    }
-    #[inline(always)]
-    unsafe fn end_streaming() {
-        // Under Miri streaming stores are plain stores, which need no fence (it has no `sfence`).
-        #[cfg(not(miri))]
-        // SAFETY: no memory access of its own.
-        unsafe {
-            _mm_sfence()
         }
     }
     #[inline(always)]
@@ -91,35 +124,6 @@ unsafe impl Vector for Avx2 {
                 horizontal_sum(_mm256_add_pd(squares_lo, squares_hi)),
             )
         }
-    }
-    #[inline(always)]
-    unsafe fn add_to_f64(self, totals: &mut [f64; MAX_LANES]) {
-        // SAFETY: each load and store reads and writes the 4 values of `four`.
-        unsafe {
-            let halves = [
-                _mm256_castps256_ps128(self.0),
-                _mm256_extractf128_ps::<1>(self.0),
-            ];
-            for (four, half) in totals.chunks_exact_mut(4).zip(halves) {
-                let sum = _mm256_add_pd(_mm256_loadu_pd(four.as_ptr()), _mm256_cvtps_pd(half));
-                _mm256_storeu_pd(four.as_mut_ptr(), sum);
-            }
-        }
-    }
-    #[inline(always)]
-    unsafe fn sub(self, rhs: Self) -> Self {
-        // SAFETY: registers only.
-        unsafe { Avx2(_mm256_sub_ps(self.0, rhs.0)) }
-    }
-    #[inline(always)]
-    unsafe fn add(self, rhs: Self) -> Self {
-        // SAFETY: registers only.
-        unsafe { Avx2(_mm256_add_ps(self.0, rhs.0)) }
-    }
-    #[inline(always)]
-    unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
-        // SAFETY: registers only.
-        unsafe { Avx2(_mm256_fmadd_ps(self.0, factor.0, addend.0)) }
     }
 }
 

@@ -1,21 +1,68 @@
 //! x86_64 AVX-512F: sixteen `f32` lanes.
 
 use crate::primitives::entry_points;
-use crate::vector::{load_row, Vector, MAX_LANES, UNROLL};
+use crate::vector::{load_row, Io, Vector, MAX_LANES, UNROLL};
 use core::arch::x86_64::*;
 
 #[derive(Clone, Copy)]
 pub(crate) struct Avx512(__m512);
 
-// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges, or masks of
-// the slice's own length; the `f64` totals are a `MAX_LANES` array, cut into chunks; the lines
-// `load_next_row` reads lie within `body` (see there).
+// SAFETY: sixteen lanes. Every `unsafe` block below relies on the trait's contract, that the
+// CPU supports AVX-512F (and AVX2 and FMA), and says which memory it accesses.
 unsafe impl Vector for Avx512 {
     const LANES: usize = 16;
-    type Rows = AlignedRows;
 
-    // Every `unsafe` block below relies on the trait's contract, that the CPU supports
-    // AVX-512F (and AVX2 and FMA), and says which memory it accesses.
+    #[inline(always)]
+    unsafe fn splat(value: f32) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx512(_mm512_set1_ps(value)) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, rhs: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx512(_mm512_sub_ps(self.0, rhs.0)) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, rhs: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx512(_mm512_add_ps(self.0, rhs.0)) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx512(_mm512_fmadd_ps(self.0, factor.0, addend.0)) }
+    }
+    #[inline(always)]
+    unsafe fn add_to_f64(self, totals: &mut [f64; MAX_LANES]) {
+        // SAFETY: each load and store reads and writes the 4 values of `four`.
+        unsafe {
+            let quarters = [
+                _mm512_extractf32x4_ps::<0>(self.0),
+                _mm512_extractf32x4_ps::<1>(self.0),
+                _mm512_extractf32x4_ps::<2>(self.0),
+                _mm512_extractf32x4_ps::<3>(self.0),
+            ];
+            for (four, quarter) in totals.chunks_exact_mut(4).zip(quarters) {
+                let sum = _mm256_add_pd(_mm256_loadu_pd(four.as_ptr()), _mm256_cvtps_pd(quarter));
+                _mm256_storeu_pd(four.as_mut_ptr(), sum);
+            }
+        }
+    }
+    #[inline(always)]
+    unsafe fn end_streaming() {
+        // Under Miri streaming stores are plain stores, which need no fence (it has no `sfence`).
+        #[cfg(not(miri))]
+        // SAFETY: no memory access of its own.
+        unsafe {
+            _mm_sfence()
+        }
+    }
+}
+
+// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges, or masks of
+// the slice's own length; the lines `load_next_row` reads lie within `body` (see there).
+unsafe impl Io<f32> for Avx512 {
+    type Rows = AlignedRows;
 
     #[inline(always)]
     unsafe fn start_rows(body: &[f32]) -> AlignedRows {
@@ -60,12 +107,6 @@ unsafe impl Vector for Avx512 {
             vectors
         }
     }
-
-    #[inline(always)]
-    unsafe fn splat(value: f32) -> Self {
-        // SAFETY: registers only.
-        unsafe { Avx512(_mm512_set1_ps(value)) }
-    }
     #[inline(always)]
     unsafe fn load(src: &[f32]) -> Self {
         let src = &src[..Self::LANES];
@@ -90,15 +131,6 @@ unsafe impl Vector for Avx512 {
         #[cfg(not(miri))]
         unsafe {
             _mm512_stream_ps(dst.as_mut_ptr(), self.0)
-        }
-    }
-    #[inline(always)]
-    unsafe fn end_streaming() {
-        // Under Miri streaming stores are plain stores, which need no fence (it has no `sfence`).
-        #[cfg(not(miri))]
-        // SAFETY: no memory access of its own.
-        unsafe {
-            _mm_sfence()
         }
     }
     #[inline(always)]
@@ -130,37 +162,6 @@ unsafe impl Vector for Avx512 {
             }
             (_mm512_reduce_add_pd(sums.0), _mm512_reduce_add_pd(sums.1))
         }
-    }
-    #[inline(always)]
-    unsafe fn add_to_f64(self, totals: &mut [f64; MAX_LANES]) {
-        // SAFETY: each load and store reads and writes the 4 values of `four`.
-        unsafe {
-            let quarters = [
-                _mm512_extractf32x4_ps::<0>(self.0),
-                _mm512_extractf32x4_ps::<1>(self.0),
-                _mm512_extractf32x4_ps::<2>(self.0),
-                _mm512_extractf32x4_ps::<3>(self.0),
-            ];
-            for (four, quarter) in totals.chunks_exact_mut(4).zip(quarters) {
-                let sum = _mm256_add_pd(_mm256_loadu_pd(four.as_ptr()), _mm256_cvtps_pd(quarter));
-                _mm256_storeu_pd(four.as_mut_ptr(), sum);
-            }
-        }
-    }
-    #[inline(always)]
-    unsafe fn sub(self, rhs: Self) -> Self {
-        // SAFETY: registers only.
-        unsafe { Avx512(_mm512_sub_ps(self.0, rhs.0)) }
-    }
-    #[inline(always)]
-    unsafe fn add(self, rhs: Self) -> Self {
-        // SAFETY: registers only.
-        unsafe { Avx512(_mm512_add_ps(self.0, rhs.0)) }
-    }
-    #[inline(always)]
-    unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
-        // SAFETY: registers only.
-        unsafe { Avx512(_mm512_fmadd_ps(self.0, factor.0, addend.0)) }
     }
 }
 

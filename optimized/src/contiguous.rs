@@ -3,28 +3,29 @@
 //! This file drives the statistics pass (block by block) and the output pass (channel span by
 //! channel span) over that layout; everything else is the same for every layout.
 
+use crate::element::Element;
 use crate::group::{Group, Normalization, OutputPath};
 use crate::moments::Moments;
 use crate::output::{self, Identity};
 use crate::params::GroupNorm;
 use crate::plan::{Plan, BLOCK_LEN};
 use crate::statistics::block_moments;
-use crate::vector::Vector;
+use crate::vector::Io;
 
 /// Consecutive whole groups, the first of them group `first` (counted over samples and
 /// groups), and where their results go: `mean[i]` and `rstd[i]` for the run's `i`-th group.
-pub(crate) struct GroupRun<'a> {
-    x: &'a [f32],
-    y: &'a mut [f32],
+pub(crate) struct GroupRun<'a, E = f32> {
+    x: &'a [E],
+    y: &'a mut [E],
     first: usize,
     mean: Option<&'a mut [f32]>,
     rstd: Option<&'a mut [f32]>,
 }
 
-impl<'a> GroupRun<'a> {
+impl<'a, E> GroupRun<'a, E> {
     pub fn new(
-        x: &'a [f32],
-        y: &'a mut [f32],
+        x: &'a [E],
+        y: &'a mut [E],
         first: usize,
         mean: Option<&'a mut [f32]>,
         rstd: Option<&'a mut [f32]>,
@@ -40,7 +41,7 @@ impl<'a> GroupRun<'a> {
 
     /// The run's groups, in order.
     #[inline(always)]
-    pub fn groups(self, group_len: usize) -> impl Iterator<Item = GroupSlot<'a>> {
+    pub fn groups(self, group_len: usize) -> impl Iterator<Item = GroupSlot<'a, E>> {
         let first = self.first;
         let mut means = self.mean.map(|m| m.iter_mut());
         let mut rstds = self.rstd.map(|r| r.iter_mut());
@@ -81,15 +82,15 @@ impl<'a> GroupRun<'a> {
 
 /// One group of a run: its index (counted over samples and groups), its values and its output,
 /// and where its mean and rstd go.
-pub(crate) struct GroupSlot<'a> {
+pub(crate) struct GroupSlot<'a, E> {
     pub index: usize,
-    pub x: &'a [f32],
-    pub y: &'a mut [f32],
+    pub x: &'a [E],
+    pub y: &'a mut [E],
     mean: Option<&'a mut f32>,
     rstd: Option<&'a mut f32>,
 }
 
-impl GroupSlot<'_> {
+impl<E> GroupSlot<'_, E> {
     /// Stores the group's mean and rstd.
     #[inline(always)]
     pub fn finish(self, normalization: &Normalization) {
@@ -108,10 +109,10 @@ impl GroupSlot<'_> {
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-pub(crate) unsafe fn normalize_groups<V: Vector>(
+pub(crate) unsafe fn normalize_groups<V: Io<E>, E: Element>(
     plan: &Plan,
     params: &GroupNorm<'_>,
-    run: GroupRun<'_>,
+    run: GroupRun<'_, E>,
 ) {
     // A loop, not a closure: a closure would not be compiled with `V`'s instruction set.
     for slot in run.groups(plan.group_len()) {
@@ -119,11 +120,11 @@ pub(crate) unsafe fn normalize_groups<V: Vector>(
         let mut moments = Moments::EMPTY;
         for block in slot.x.chunks(BLOCK_LEN) {
             // SAFETY: our caller guarantees `V`'s instruction set.
-            moments = moments.merge(unsafe { block_moments::<V>(block) });
+            moments = moments.merge(unsafe { block_moments::<V, E>(block) });
         }
-        let normalization = group.normalization(moments, || slot.x.iter().copied());
+        let normalization = group.normalization(moments, || slot.x.iter().map(|v| v.to_f32()));
         // SAFETY: our caller guarantees `V`'s instruction set.
-        unsafe { write::<V>(plan, &group, &normalization, slot.x, &mut *slot.y, 0) };
+        unsafe { write::<V, E>(plan, &group, &normalization, slot.x, &mut *slot.y, 0) };
         slot.finish(&normalization);
     }
 }
@@ -133,12 +134,12 @@ pub(crate) unsafe fn normalize_groups<V: Vector>(
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-pub(crate) unsafe fn write<V: Vector>(
+pub(crate) unsafe fn write<V: Io<E>, E: Element>(
     plan: &Plan,
     group: &Group<'_>,
     normalization: &Normalization,
-    x: &[f32],
-    y: &mut [f32],
+    x: &[E],
+    y: &mut [E],
     start: usize,
 ) {
     let epilogue = Identity;
@@ -149,7 +150,7 @@ pub(crate) unsafe fn write<V: Vector>(
             for (x, y, channel) in spans {
                 let affine = normalization.affine(shift, channel);
                 // SAFETY: our caller guarantees `V`'s instruction set.
-                unsafe { output::write_span::<V, _>(affine, epilogue, x, y, stream) };
+                unsafe { output::write_span::<V, E, _>(affine, epilogue, x, y, stream) };
             }
             // SAFETY: our caller guarantees `V`'s instruction set.
             unsafe { output::end_streaming::<V>(stream) };
@@ -166,22 +167,22 @@ pub(crate) unsafe fn write<V: Vector>(
 
 /// The channels' parts of a group's `x` and `y` (which start `start` values into the group),
 /// each with its `(gamma, beta)`. Without affine parameters the whole group is one part.
-struct ChannelSpans<'g, 'x, 'y> {
+struct ChannelSpans<'g, 'x, 'y, E> {
     group: &'g Group<'g>,
     channel_len: usize,
-    x: &'x [f32],
-    y: &'y mut [f32],
+    x: &'x [E],
+    y: &'y mut [E],
     channel: usize,
     into_channel: usize,
 }
 
-impl<'g, 'x, 'y> ChannelSpans<'g, 'x, 'y> {
+impl<'g, 'x, 'y, E> ChannelSpans<'g, 'x, 'y, E> {
     #[inline(always)]
     fn new(
         group: &'g Group<'g>,
         channel_len: usize,
-        x: &'x [f32],
-        y: &'y mut [f32],
+        x: &'x [E],
+        y: &'y mut [E],
         start: usize,
     ) -> Self {
         let (channel, into_channel) = if group.affine() && start > 0 {
@@ -200,8 +201,8 @@ impl<'g, 'x, 'y> ChannelSpans<'g, 'x, 'y> {
     }
 }
 
-impl<'x, 'y> Iterator for ChannelSpans<'_, 'x, 'y> {
-    type Item = (&'x [f32], &'y mut [f32], (f64, f64));
+impl<'x, 'y, E> Iterator for ChannelSpans<'_, 'x, 'y, E> {
+    type Item = (&'x [E], &'y mut [E], (f64, f64));
 
     #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {

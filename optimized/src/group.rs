@@ -2,6 +2,7 @@
 //! choice between the `f32` path and the `f64` fallback once its moments are known, and the
 //! coefficients of its output on either path.
 
+use crate::element::Element;
 use crate::moments::{sqrt, Moments};
 use crate::output::{Affine, Epilogue};
 use crate::params::GroupNorm;
@@ -146,15 +147,15 @@ impl Normalization {
     /// computes it: where the scale is not finite, PyTorch's `x * scale + (beta - mean * scale)`
     /// decides which values are NaN.
     #[inline(always)]
-    pub fn exact(&self, x: f32, (gamma, beta): (f64, f64), epilogue: impl Epilogue) -> f32 {
+    pub fn exact<E: Element>(&self, x: E, (gamma, beta): (f64, f64), epilogue: impl Epilogue) -> E {
         let (mean, rstd) = (self.mean, self.rstd);
         let scale = rstd * gamma;
-        let x = f64::from(x);
+        let x = f64::from(x.to_f32());
         let y = if scale.is_finite() {
             (x - mean) * rstd * gamma + beta
         } else {
             x * scale + (beta - mean * scale)
         };
-        epilogue.apply_exact(y) as f32
+        E::from_f64(epilogue.apply_exact(y))
     }
 }

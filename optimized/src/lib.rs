@@ -62,23 +62,26 @@
 //! |---|---|
 //! | `error.rs` | [`GroupNormError`], [`ParseKernelError`] |
 //! | `params.rs` | the arguments: [`GroupNorm`] and its `with_*` options, [`StatsBuffers`] |
-//! | `moments.rs` | count, mean and `m2` of a set of values, Chan's merge; `sqrt` without `std` |
-//! | `cpu.rs` | CPU feature detection, with `std` or through CPUID and XGETBV without it |
-//! | `vector.rs` | the `Vector` trait, the one interface of the instruction sets |
-//! | `statistics.rs` | the statistics pass: one block's moments, generic over `Vector` |
-//! | `output.rs` | the output pass: one span's `y`, generic over `Vector` and an `Epilogue` |
+//! | `moments.rs` | count, mean and `m2` of a set of values, Chan's merge; `sqrt` |
+//! | `cpu.rs` | CPU feature detection, with `std` or through CPUID and XGETBV |
+//! | `element.rs` | the element types of input and output (`f32`) |
+//! | `vector.rs` | per ISA: `Vector`, arithmetic in `f32` lanes; `Io`, loads and stores |
+//! | `statistics.rs` | the statistics pass: one block's moments |
+//! | `output.rs` | the output pass: one span's `y`, through an `Epilogue` |
 //! | `plan.rs` | the arguments checked, the sizes, streaming and threading decided |
-//! | `group.rs` | one group: its parameters, the `f32` path or the `f64` fallback, its coefficients |
-//! | `contiguous.rs` | the contiguous layout's driver: groups, blocks and channel spans in memory |
-//! | `primitives.rs` | a kernel's function table and the macro that instantiates it per ISA |
-//! | `scalar.rs`, `avx2.rs`, `avx512.rs`, `neon.rs` | one `Vector` implementation each |
+//! | `group.rs` | one group: the `f32` path or the `f64` fallback, its coefficients |
+//! | `contiguous.rs` | the contiguous layout: groups, blocks and channel spans in memory |
+//! | `primitives.rs` | a kernel's function table, and the macro that fills it per ISA |
+//! | `scalar.rs`, `avx2.rs`, `avx512.rs`, `neon.rs` | `Vector` and `Io<f32>`, one ISA each |
 //! | `parallel.rs` | threads (with `rayon`), as the plan says |
 //! | `kernel.rs` | the registry of kernels, [`Kernel::run`], [`GroupNorm::forward`] |
 //!
+//! The passes and the driver are generic over the vector type and the element type.
+//!
 //! # Adding to this crate
 //!
-//! * **An instruction set**: a file that implements `Vector` for its register type and ends
-//!   with `entry_points!(Type, "features")`; a detection function in `cpu.rs`; one row in
+//! * **An instruction set**: a file that implements `Vector` and `Io<f32>` for its register type
+//!   and ends with `entry_points!(Type, "features")`; a detection function in `cpu.rs`; one row in
 //!   `REGISTRY` (`kernel.rs`). The tests iterate over `Kernel::available()`, so every test runs
 //!   the new kernel; CI's `GROUPNORM_EXPECT_KERNELS` (from `/proc/cpuinfo` in `.ci/run`) must
 //!   name it where the CPU has it, and a Miri pass with its target features covers it where the
@@ -89,10 +92,13 @@
 //!   option in `params.rs`, checked in `plan.rs`; its functions in `Primitives` and
 //!   `entry_points!`; in `parallel.rs`, how it is shared among threads. The bit-for-bit tests
 //!   across thread counts and the vectors then cover it.
-//! * **An element type** (f16, bf16): `Vector`'s `load*` and `store*` take the element type
-//!   and convert to and from `f32` lanes per instruction set; accumulation stays `f32`/`f64`.
-//!   The drivers and passes take `&[E]` instead of `&[f32]`, and the exact path converts
-//!   through `f64`.
+//! * **An element type** (f16, bf16): an `Element` implementation in `element.rs` (exact
+//!   widening to `f32`, one rounding from `f64`), and per instruction set an `Io<E>`
+//!   implementation whose loads convert to `f32` lanes and whose stores round back (F16C's
+//!   `vcvtph2ps` / `vcvtps2ph`, or shifts for bf16). The statistics and output passes and the
+//!   contiguous driver are already generic over `E`, with accumulation in `f32` and `f64`
+//!   unchanged; `entry_points!` instantiates them for `f32` only, so the new type needs its
+//!   entry points and functions in `Primitives`, and an input/output type in the public API.
 //! * **An epilogue** (SiLU): an `Epilogue` implementation in `output.rs` (a vector form, which
 //!   may need new `Vector` methods, and an `f64` form for the exact path), chosen by an option
 //!   in `params.rs` and passed down by the drivers instead of `Identity`.
@@ -113,6 +119,7 @@ mod avx2;
 mod avx512;
 mod contiguous;
 mod cpu;
+mod element;
 mod error;
 mod group;
 mod kernel;

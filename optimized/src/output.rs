@@ -13,7 +13,8 @@
 //! Each value passes through an [`Epilogue`] before it is stored: the identity today; an
 //! activation fused into the pass (SiLU) is another implementation of it.
 
-use crate::vector::{Vector, UNROLL};
+use crate::element::Element;
+use crate::vector::{Io, Vector, UNROLL};
 
 /// The coefficients of `y = (x - shift) * scale + offset`, with `scale` carried as the sum of
 /// two `f32` values so that its rounding does not reach the output; as values, or splat into
@@ -95,33 +96,36 @@ impl Epilogue for Identity {
 /// Writes `y = epilogue(affine(x))` over one span: per value
 /// `y = d * scale_hi + (d * scale_lo + offset)` with `d = x - shift`. The inner product is tiny
 /// against the outer one, so the result carries about one rounding: that of the last FMA. With
-/// `stream`, whole vectors are stored around the caches (see [`Vector::store_streaming`]), and
+/// `stream`, whole vectors are stored around the caches (see [`Io::store_streaming`]), and
 /// [`end_streaming`] must follow the last span.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-pub(crate) unsafe fn write_span<V: Vector, E: Epilogue>(
+pub(crate) unsafe fn write_span<V: Io<E>, E: Element, P: Epilogue>(
     affine: Affine,
-    epilogue: E,
-    x: &[f32],
-    y: &mut [f32],
+    epilogue: P,
+    x: &[E],
+    y: &mut [E],
     stream: bool,
 ) {
     // SAFETY: our caller guarantees the instruction set; the streamed part of `y` starts on a
-    // multiple of `LANES * 4` bytes, as `write_rows::<_, _, true>` requires.
+    // multiple of `LANES * size_of::<E>()` bytes, as `write_rows::<.., true>` requires.
     unsafe {
         let affine = affine.splat::<V>();
         if stream {
             // Values before the first vector-aligned one in `y` go one by one, as a tail does;
             // the result is the same wherever the vectors start.
-            let head = y.as_ptr().align_offset(V::LANES * 4).min(y.len());
+            let head = y
+                .as_ptr()
+                .align_offset(V::LANES * size_of::<E>())
+                .min(y.len());
             let (x_head, x) = x.split_at(head);
             let (y_head, y) = y.split_at_mut(head);
-            write_rows::<V, E, false>(&affine, epilogue, x_head, y_head);
-            write_rows::<V, E, true>(&affine, epilogue, x, y);
+            write_rows::<V, E, P, false>(&affine, epilogue, x_head, y_head);
+            write_rows::<V, E, P, true>(&affine, epilogue, x, y);
         } else {
-            write_rows::<V, E, false>(&affine, epilogue, x, y);
+            write_rows::<V, E, P, false>(&affine, epilogue, x, y);
         }
     }
 }
@@ -140,17 +144,17 @@ pub(crate) unsafe fn end_streaming<V: Vector>(stream: bool) {
 }
 
 /// `y = epilogue(affine(x))` over one span: rows of `UNROLL` vectors, then single vectors,
-/// then a partial one. `STREAM` stores with [`Vector::store_streaming`]; `y` then starts on a
-/// multiple of `LANES * 4` bytes.
+/// then a partial one. `STREAM` stores with [`Io::store_streaming`]; `y` then starts on a
+/// multiple of `LANES * size_of::<E>()` bytes.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set, and with `STREAM`, `y` is aligned as said.
 #[inline(always)]
-unsafe fn write_rows<V: Vector, E: Epilogue, const STREAM: bool>(
+unsafe fn write_rows<V: Io<E>, E: Element, P: Epilogue, const STREAM: bool>(
     affine: &Affine<V>,
-    epilogue: E,
-    x: &[f32],
-    y: &mut [f32],
+    epilogue: P,
+    x: &[E],
+    y: &mut [E],
 ) {
     // SAFETY: our caller guarantees the instruction set, and the alignment `store` needs;
     // loads and stores take bounds-checked slices.
@@ -160,13 +164,13 @@ unsafe fn write_rows<V: Vector, E: Epilogue, const STREAM: bool>(
         for (xr, yr) in (&mut x_rows).zip(&mut y_rows) {
             for j in 0..UNROLL {
                 let v = output(affine, epilogue, V::load(&xr[j * V::LANES..]));
-                store::<V, STREAM>(v, &mut yr[j * V::LANES..]);
+                store::<V, E, STREAM>(v, &mut yr[j * V::LANES..]);
             }
         }
         let mut x_chunks = x_rows.remainder().chunks_exact(V::LANES);
         let mut y_chunks = y_rows.into_remainder().chunks_exact_mut(V::LANES);
         for (xc, yc) in (&mut x_chunks).zip(&mut y_chunks) {
-            store::<V, STREAM>(output(affine, epilogue, V::load(xc)), yc);
+            store::<V, E, STREAM>(output(affine, epilogue, V::load(xc)), yc);
         }
         let (x_tail, y_tail) = (x_chunks.remainder(), y_chunks.into_remainder());
         if !x_tail.is_empty() {
@@ -181,7 +185,7 @@ unsafe fn write_rows<V: Vector, E: Epilogue, const STREAM: bool>(
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-unsafe fn output<V: Vector, E: Epilogue>(affine: &Affine<V>, epilogue: E, x: V) -> V {
+unsafe fn output<V: Vector, P: Epilogue>(affine: &Affine<V>, epilogue: P, x: V) -> V {
     // SAFETY: our caller guarantees the instruction set.
     unsafe { epilogue.apply(affine.apply(x)) }
 }
@@ -190,9 +194,9 @@ unsafe fn output<V: Vector, E: Epilogue>(affine: &Affine<V>, epilogue: E, x: V) 
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set, and with `STREAM`, `dst` starts on a multiple of
-/// `LANES * 4` bytes.
+/// `LANES * size_of::<E>()` bytes.
 #[inline(always)]
-unsafe fn store<V: Vector, const STREAM: bool>(v: V, dst: &mut [f32]) {
+unsafe fn store<V: Io<E>, E: Element, const STREAM: bool>(v: V, dst: &mut [E]) {
     // SAFETY: our caller guarantees the instruction set and, when streaming, the alignment.
     unsafe {
         if STREAM {

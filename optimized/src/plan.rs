@@ -209,7 +209,8 @@ fn check(
     })
 }
 
-/// How the work of a call of `len` values, in groups of `group_len`, is shared among the threads of the current pool.
+/// How the work of a call of `len` values, in groups of `group_len`, is shared among the
+/// threads of the current pool.
 #[cfg(feature = "rayon")]
 fn threading(len: usize, group_len: usize, stream_output: bool) -> Threading {
     // Small calls do not ask for the pool: that would start rayon's global pool.

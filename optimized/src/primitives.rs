@@ -41,7 +41,7 @@ macro_rules! entry_points {
             run: $crate::contiguous::GroupRun<'_>,
         ) {
             // SAFETY: our caller guarantees the instruction set, the contract of the callee.
-            unsafe { $crate::contiguous::normalize_groups::<$vector>(plan, params, run) }
+            unsafe { $crate::contiguous::normalize_groups::<$vector, f32>(plan, params, run) }
         }
 
         /// # Safety
@@ -50,7 +50,7 @@ macro_rules! entry_points {
         $(#[target_feature(enable = $feature)])?
         unsafe fn block_moments(x: &[f32]) -> $crate::moments::Moments {
             // SAFETY: our caller guarantees the instruction set, the contract of the callee.
-            unsafe { $crate::statistics::block_moments::<$vector>(x) }
+            unsafe { $crate::statistics::block_moments::<$vector, f32>(x) }
         }
 
         /// # Safety
@@ -66,7 +66,9 @@ macro_rules! entry_points {
             start: usize,
         ) {
             // SAFETY: our caller guarantees the instruction set, the contract of the callee.
-            unsafe { $crate::contiguous::write::<$vector>(plan, group, normalization, x, y, start) }
+            unsafe {
+                $crate::contiguous::write::<$vector, f32>(plan, group, normalization, x, y, start)
+            }
         }
 
         pub(crate) const PRIMITIVES: $crate::primitives::Primitives =

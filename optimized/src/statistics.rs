@@ -50,8 +50,9 @@
 //! 0.06 eps32 against Welford's 0.06 to 0.34) at every offset but 1e4, where the SIMD kernels'
 //! was 0.40 eps32 against Welford's 0.1 (`rstd` 0.67 against 0.50 eps32).
 
+use crate::element::Element;
 use crate::moments::Moments;
-use crate::vector::{load_row, Vector, MAX_LANES, UNROLL};
+use crate::vector::{load_row, Io, Vector, MAX_LANES, UNROLL};
 
 /// Rows summed in `f32` before the lanes' sums are added into `f64`. A sum of `n` positive
 /// `f32` terms is within `(n - 1) u` of exact (`u = 2^-24`), and rounding errors need not
@@ -87,7 +88,7 @@ const SHIFT_SAMPLE: usize = 32;
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-pub(crate) unsafe fn block_moments<V: Vector>(x: &[f32]) -> Moments {
+pub(crate) unsafe fn block_moments<V: Io<E>, E: Element>(x: &[E]) -> Moments {
     let row_len = UNROLL * V::LANES;
     let body_len = if x.len() < SHORT_LEN {
         0
@@ -97,11 +98,11 @@ pub(crate) unsafe fn block_moments<V: Vector>(x: &[f32]) -> Moments {
     let (body, tail) = x.split_at(body_len);
     if body.is_empty() {
         // SAFETY: our caller guarantees the instruction set (and so below).
-        return unsafe { tail_moments::<V>(tail) };
+        return unsafe { tail_moments::<V, E>(tail) };
     }
     let mut shift = sample_mean(&body[..SHIFT_SAMPLE]);
     // SAFETY: as above.
-    let mut moments = unsafe { shifted_sums::<V>(body, shift) };
+    let mut moments = unsafe { shifted_sums::<V, E>(body, shift) };
     // Shifted sums multiply their rounding errors by `1 + (mean - shift)^2 / variance`. Where
     // the block's first values put its shift more than half a standard deviation off its mean
     // (a factor above 1.25), it is summed again about the mean just found, which is then close
@@ -114,21 +115,21 @@ pub(crate) unsafe fn block_moments<V: Vector>(x: &[f32]) -> Moments {
         }
         shift = (f64::from(shift) + offset) as f32;
         // SAFETY: as above.
-        moments = unsafe { shifted_sums::<V>(body, shift) };
+        moments = unsafe { shifted_sums::<V, E>(body, shift) };
     }
     moments.mean += f64::from(shift);
     // SAFETY: as above.
-    moments.merge(unsafe { tail_moments::<V>(tail) })
+    moments.merge(unsafe { tail_moments::<V, E>(tail) })
 }
 
 /// The mean of `sample` in `f32`, in eight partial sums. Only its closeness to the block's
 /// mean matters, not its rounding.
 #[inline(always)]
-fn sample_mean(sample: &[f32]) -> f32 {
+fn sample_mean<E: Element>(sample: &[E]) -> f32 {
     let mut partial = [0.0f32; 8];
     for row in sample.chunks_exact(8) {
         for (sum, &v) in partial.iter_mut().zip(row) {
-            *sum += v;
+            *sum += v.to_f32();
         }
     }
     partial.iter().sum::<f32>() / sample.len() as f32
@@ -141,7 +142,7 @@ fn sample_mean(sample: &[f32]) -> f32 {
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-unsafe fn shifted_sums<V: Vector>(body: &[f32], shift: f32) -> Moments {
+unsafe fn shifted_sums<V: Io<E>, E: Element>(body: &[E], shift: f32) -> Moments {
     let row_len = UNROLL * V::LANES;
     // SAFETY: our caller guarantees the instruction set, the one contract of every `V` method
     // called here; slices are cut by bounds-checked ranges, and `load_next_row` is given each
@@ -158,7 +159,7 @@ unsafe fn shifted_sums<V: Vector>(body: &[f32], shift: f32) -> Moments {
             let mut s2 = [V::splat(0.0); UNROLL];
             for row in chunk.chunks_exact(row_len) {
                 let vectors = if row.as_ptr() == last_row {
-                    load_row::<V>(row)
+                    load_row::<V, E>(row)
                 } else {
                     V::load_next_row(&mut rows, row)
                 };
@@ -218,8 +219,8 @@ impl LaneTotals {
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-unsafe fn tail_moments<V: Vector>(tail: &[f32]) -> Moments {
-    let Some(&first) = tail.first() else {
+unsafe fn tail_moments<V: Io<E>, E: Element>(tail: &[E]) -> Moments {
+    let Some(first) = tail.first().map(|v| v.to_f32()) else {
         return Moments::EMPTY;
     };
     // SAFETY: our caller guarantees the instruction set.

@@ -1,37 +1,25 @@
-//! The SIMD vector trait that each instruction-set file implements with `core::arch`
-//! intrinsics, and on which the statistics pass (`statistics`) and the output pass (`output`)
-//! are written once.
+//! The two traits each instruction-set file implements with `core::arch` intrinsics, and on
+//! which the statistics pass (`statistics`) and the output pass (`output`) are written once:
 //!
-//! The input and output element type is `f32` today: `load*` and `store*` are where an element
-//! type converts to and from the `f32` lanes, per instruction set, while the arithmetic and the
-//! accumulation stay in `f32` and `f64`.
+//! * [`Vector`], the arithmetic: `LANES` values in `f32` lanes, whatever the element type;
+//! * [`Io`], memory: loads and stores of one element type, converted to and from the `f32`
+//!   lanes on the way. `f32` is the element type today; another (f16, bf16) is one more `Io`
+//!   implementation per instruction set, with the accumulation unchanged.
 
-/// A SIMD vector of `LANES` `f32` values.
+use crate::element::Element;
+
+/// A SIMD vector of `LANES` `f32` values, and its arithmetic.
 ///
 /// # Safety
 ///
 /// Every method may use instructions of the implementing type's instruction set: callers
 /// guarantee that the CPU supports it (see `Kernel`, which can only be built when it does).
-///
-/// Implementations guarantee in turn what the generic code relies on for memory safety: every
-/// method reads and writes only within the slices it is given (`load` and `store` panic where
-/// a slice is shorter than `LANES`; `load_next_row` reads within the `body` given to
-/// `start_rows`), and `LANES <= MAX_LANES`.
+/// Implementations guarantee in turn that `LANES <= MAX_LANES`.
 pub(crate) unsafe trait Vector: Copy {
     const LANES: usize;
     /// # Safety
     /// The CPU supports this type's instruction set.
     unsafe fn splat(value: f32) -> Self;
-    /// Loads `src[..LANES]`; panics if `src` is shorter.
-    ///
-    /// # Safety
-    /// The CPU supports this type's instruction set.
-    unsafe fn load(src: &[f32]) -> Self;
-    /// Stores into `dst[..LANES]`; panics if `dst` is shorter.
-    ///
-    /// # Safety
-    /// The CPU supports this type's instruction set.
-    unsafe fn store(self, dst: &mut [f32]);
     /// # Safety
     /// The CPU supports this type's instruction set.
     unsafe fn sub(self, rhs: Self) -> Self;
@@ -43,6 +31,42 @@ pub(crate) unsafe trait Vector: Copy {
     /// # Safety
     /// The CPU supports this type's instruction set.
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self;
+    /// Adds each lane, widened to `f64`, into `totals[lane]`.
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    unsafe fn add_to_f64(self, totals: &mut [f64; MAX_LANES]);
+
+    /// Orders the streaming stores made so far (see [`Io::store_streaming`]) before every
+    /// later store, so that the thread that next reads the output (after a synchronization)
+    /// sees it. Nothing to do where streaming stores are plain stores.
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    #[inline(always)]
+    unsafe fn end_streaming() {}
+}
+
+/// Loads and stores of `E` values into and out of the `f32` lanes of a [`Vector`].
+///
+/// # Safety
+///
+/// Every method may use instructions of the implementing type's instruction set: callers
+/// guarantee that the CPU supports it. Implementations guarantee in turn what the generic code
+/// relies on for memory safety: every method reads and writes only within the slices it is
+/// given (`load` and `store` panic where a slice is shorter than `LANES`; `load_next_row` reads
+/// within the `body` given to `start_rows`).
+pub(crate) unsafe trait Io<E: Element>: Vector {
+    /// Loads `src[..LANES]`; panics if `src` is shorter.
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    unsafe fn load(src: &[E]) -> Self;
+    /// Stores into `dst[..LANES]`, rounded to `E`; panics if `dst` is shorter.
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    unsafe fn store(self, dst: &mut [E]);
 
     /// Loads the `src.len() < LANES` values of `src` into the first lanes; the other lanes are
     /// zero. Only for element-wise work: a reduction must not see the padding.
@@ -50,52 +74,23 @@ pub(crate) unsafe trait Vector: Copy {
     /// # Safety
     /// The CPU supports this type's instruction set.
     #[inline(always)]
-    unsafe fn load_partial(src: &[f32]) -> Self {
-        let mut lanes = [0.0; MAX_LANES];
+    unsafe fn load_partial(src: &[E]) -> Self {
+        let mut lanes = [E::ZERO; MAX_LANES];
         lanes[..src.len()].copy_from_slice(src);
         // SAFETY: our caller guarantees the instruction set; `lanes` holds `MAX_LANES` values.
         unsafe { Self::load(&lanes) }
     }
 
-    /// `(sum d, sum d^2)` in `f64`, with `d = x - x0`, over `values` (fewer than
-    /// `SHORT_LEN` of `statistics`), where `x0` is `values[0]`. Portable here, in partial sums the compiler
-    /// may vectorize; an instruction set with `f64` lanes does it in those.
+    /// Stores the first `dst.len() < LANES` lanes into `dst`.
     ///
     /// # Safety
     /// The CPU supports this type's instruction set.
     #[inline(always)]
-    unsafe fn deviation_sums(values: &[f32], x0: f32) -> (f64, f64) {
-        let x0 = f64::from(x0);
-        let (mut sum, mut squares) = ([0.0f64; 8], [0.0f64; 8]);
-        let (rows, rest) = values.as_chunks::<8>();
-        for row in rows {
-            for i in 0..8 {
-                let d = f64::from(row[i]) - x0;
-                sum[i] += d;
-                squares[i] += d * d;
-            }
-        }
-        for (i, &v) in rest.iter().enumerate() {
-            let d = f64::from(v) - x0;
-            sum[i] += d;
-            squares[i] += d * d;
-        }
-        (sum.iter().sum(), squares.iter().sum())
-    }
-
-    /// Adds each lane, widened to `f64`, into `totals[lane]`. Portable here; an instruction set
-    /// converts whole vectors, which the compiler does not reliably do from the loop.
-    ///
-    /// # Safety
-    /// The CPU supports this type's instruction set.
-    #[inline(always)]
-    unsafe fn add_to_f64(self, totals: &mut [f64; MAX_LANES]) {
-        let mut lanes = [0.0; MAX_LANES];
+    unsafe fn store_partial(self, dst: &mut [E]) {
+        let mut lanes = [E::ZERO; MAX_LANES];
         // SAFETY: our caller guarantees the instruction set; `lanes` holds `MAX_LANES` values.
         unsafe { self.store(&mut lanes) };
-        for (total, &lane) in totals[..Self::LANES].iter_mut().zip(&lanes) {
-            *total += f64::from(lane);
-        }
+        dst.copy_from_slice(&lanes[..dst.len()]);
     }
 
     /// Stores into `dst[..LANES]` around the caches, where the instruction set can (x86
@@ -105,41 +100,47 @@ pub(crate) unsafe trait Vector: Copy {
     ///
     /// # Safety
     /// The CPU supports this type's instruction set, and `dst` starts on a multiple of
-    /// `LANES * 4` bytes.
+    /// `LANES * size_of::<E>()` bytes.
     #[inline(always)]
-    unsafe fn store_streaming(self, dst: &mut [f32]) {
+    unsafe fn store_streaming(self, dst: &mut [E]) {
         // SAFETY: our caller guarantees the instruction set.
         unsafe { self.store(dst) }
     }
 
-    /// Orders the streaming stores made so far before every later store, so that the thread
-    /// that next reads the output (after a synchronization) sees it. Nothing to do here.
+    /// `(sum d, sum d^2)` in `f64`, with `d = x - x0`, over `values` (fewer than `SHORT_LEN` of
+    /// `statistics`), where `x0` is `values[0]`. Portable here, in partial sums the compiler
+    /// may vectorize; an instruction set with `f64` lanes does it in those.
     ///
     /// # Safety
     /// The CPU supports this type's instruction set.
     #[inline(always)]
-    unsafe fn end_streaming() {}
-
-    /// Stores the first `dst.len() < LANES` lanes into `dst`.
-    ///
-    /// # Safety
-    /// The CPU supports this type's instruction set.
-    #[inline(always)]
-    unsafe fn store_partial(self, dst: &mut [f32]) {
-        let mut lanes = [0.0; MAX_LANES];
-        // SAFETY: our caller guarantees the instruction set; `lanes` holds `MAX_LANES` values.
-        unsafe { self.store(&mut lanes) };
-        dst.copy_from_slice(&lanes[..dst.len()]);
+    unsafe fn deviation_sums(values: &[E], x0: f32) -> (f64, f64) {
+        let x0 = f64::from(x0);
+        let (mut sum, mut squares) = ([0.0f64; 8], [0.0f64; 8]);
+        let (rows, rest) = values.as_chunks::<8>();
+        for row in rows {
+            for i in 0..8 {
+                let d = f64::from(row[i].to_f32()) - x0;
+                sum[i] += d;
+                squares[i] += d * d;
+            }
+        }
+        for (i, &v) in rest.iter().enumerate() {
+            let d = f64::from(v.to_f32()) - x0;
+            sum[i] += d;
+            squares[i] += d * d;
+        }
+        (sum.iter().sum(), squares.iter().sum())
     }
 
-    /// What [`Vector::load_next_row`] carries from one row to the next.
+    /// What [`Io::load_next_row`] carries from one row to the next.
     type Rows;
 
     /// Starts reading `body` (whole rows of `UNROLL` vectors) row by row.
     ///
     /// # Safety
     /// The CPU supports this type's instruction set.
-    unsafe fn start_rows(body: &[f32]) -> Self::Rows;
+    unsafe fn start_rows(body: &[E]) -> Self::Rows;
 
     /// The `UNROLL` vectors of `row`: the row of the `body` given to `start_rows` after those
     /// already read, and not its last row (which [`load_row`] reads). The same values as
@@ -149,7 +150,7 @@ pub(crate) unsafe trait Vector: Copy {
     /// # Safety
     /// The CPU supports this type's instruction set, and `row` is as said.
     #[inline(always)]
-    unsafe fn load_next_row(rows: &mut Self::Rows, row: &[f32]) -> [Self; UNROLL] {
+    unsafe fn load_next_row(rows: &mut Self::Rows, row: &[E]) -> [Self; UNROLL] {
         let _ = rows;
         // SAFETY: our caller guarantees the instruction set.
         unsafe { load_row(row) }
@@ -161,7 +162,7 @@ pub(crate) unsafe trait Vector: Copy {
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-pub(crate) unsafe fn load_row<V: Vector>(row: &[f32]) -> [V; UNROLL] {
+pub(crate) unsafe fn load_row<V: Io<E>, E: Element>(row: &[E]) -> [V; UNROLL] {
     // SAFETY: our caller guarantees the instruction set; `load` takes a bounds-checked slice.
     unsafe {
         let mut vectors = [V::splat(0.0); UNROLL];
