@@ -81,6 +81,7 @@
 //! group of -2.5 under `eps = 1e-50` (kappa 2.5e25) put PyTorch float64's `y` off by 5.4e8
 //! (where `y` is the bias), so `eps_below_f32_range` makes its constant group 0.
 
+use crate::format::format_units;
 use crate::vectors::Case;
 use groupnorm_reference::GroupNormOutput;
 
@@ -468,8 +469,8 @@ impl KernelChecks {
         if !at_least_as_accurate {
             out.push(format!(
                 "less accurate than PyTorch float32: {} eps32 against PyTorch's {}",
-                crate::report::format_units(self.ours.eps32_units),
-                crate::report::format_units(self.pytorch.eps32_units)
+                format_units(self.ours.eps32_units),
+                format_units(self.pytorch.eps32_units)
             ));
         }
         out

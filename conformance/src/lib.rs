@@ -12,6 +12,21 @@
 //! * runs the `groupnorm-conformance` command line ([`cli`]).
 //!
 //! Expected values come only from the vectors: nothing here computes an expected output.
+//!
+//! # The crate's files
+//!
+//! Each file imports only from those above it in this list:
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `format.rs` | numbers as the reports write them |
+//! | `vectors.rs` | the vector files: loading, validation, [`Case`] |
+//! | `torch_print.rs` | tensors printed as PyTorch prints them |
+//! | `check.rs` | the tolerances and the comparisons with PyTorch |
+//! | `report.rs` | a kernel's results case by case, and their table |
+//! | `cli.rs` | the runner's command line |
+
+mod format;
 
 pub mod check;
 pub mod cli;
