@@ -41,7 +41,7 @@ pub fn evaluate(case: &Case, kernel: Kernel) -> CaseReport {
                 max_abs: f64::INFINITY,
                 eps32_units: f64::INFINITY,
             },
-            vec![format!("the kernel rejected the case: {e}")],
+            vec![e.to_string()],
         ),
     };
     CaseReport {
