@@ -55,6 +55,9 @@
 //!   `e32 * max(1, |y64|)` must not exceed PyTorch float32's in the same units.
 //! * **(d) SIMD kernels vs the scalar kernel**: `|y_k - y_scalar| <= 8 * e32 * max(1, |y_scalar|)`.
 //!
+//! The test kit (`kit`) holds the kernels to the constants of (c) against the `f64` reference on
+//! the same data as well, in the tests and the fuzz targets.
+//!
 //! # Non-finite values
 //!
 //! In `y`, NaN must sit exactly where PyTorch float64 has NaN, and ±inf must match exactly.
@@ -81,7 +84,10 @@
 //! group of -2.5 under `eps = 1e-50` (kappa 2.5e25) put PyTorch float64's `y` off by 5.4e8
 //! (where `y` is the bias), so `eps_below_f32_range` makes its constant group 0.
 
+use crate::format::format_units;
+use crate::run::{Inputs, KernelOutput, RunError};
 use crate::vectors::Case;
+use groupnorm_optimized::Kernel;
 use groupnorm_reference::GroupNormOutput;
 
 /// `f32::EPSILON` as `f64`.
@@ -89,7 +95,8 @@ pub const E32: f64 = f32::EPSILON as f64;
 /// `f64::EPSILON`.
 pub const E64: f64 = f64::EPSILON;
 
-/// (c) A kernel's `y` against PyTorch float64, in `e32 * max(1, |y64|)`: the claim.
+/// (c) A kernel's `y` against PyTorch float64, in `e32 * max(1, |y64|)`: the project's
+/// accuracy claim.
 pub const KERNEL_Y_EPS32: f64 = 16.0;
 /// (c) A kernel's mean against PyTorch float64, in `e32 * (|mu| + spread)`.
 pub const KERNEL_MEAN_EPS32: f64 = 4.0;
@@ -188,6 +195,8 @@ pub struct Check {
     pub failures: usize,
     /// The first failure, in words.
     pub first_failure: Option<String>,
+    /// The index of the first failure.
+    pub first_failure_index: Option<usize>,
 }
 
 impl Check {
@@ -200,6 +209,7 @@ impl Check {
             worst_index: None,
             failures: 0,
             first_failure: None,
+            first_failure_index: None,
         }
     }
 
@@ -207,10 +217,20 @@ impl Check {
         self.failures == 0
     }
 
-    fn fail(&mut self, message: impl FnOnce() -> String) {
+    fn fail(&mut self, index: usize, message: impl FnOnce() -> String) {
         self.failures += 1;
         if self.first_failure.is_none() {
             self.first_failure = Some(message());
+            self.first_failure_index = Some(index);
+        }
+    }
+
+    /// A failure unless `field` holds as many values as its expectation (`got` and `want`).
+    pub fn compare_len(&mut self, field: &str, got: usize, want: usize) {
+        if got != want {
+            self.fail(got.min(want), || {
+                format!("{field} holds {got} values, expected {want}")
+            });
         }
     }
 
@@ -232,13 +252,17 @@ impl Check {
                 NonFinite::AnyNonFinite => !got.is_finite(),
             };
             if !ok {
-                self.fail(|| format!("{field}[{index}] is {got:e}, expected {want} as PyTorch"));
+                self.fail(index, || {
+                    format!("{field}[{index}] is {got:e}, expected {want}")
+                });
             }
             return;
         }
         self.finite += 1;
         if !got.is_finite() {
-            self.fail(|| format!("{field}[{index}] is {got}, expected the finite {want:e}"));
+            self.fail(index, || {
+                format!("{field}[{index}] is {got}, expected the finite {want:e}")
+            });
             return;
         }
         let error = (got - want).abs();
@@ -250,7 +274,7 @@ impl Check {
         }
         let within = error <= tolerance; // false for a NaN tolerance
         if !within {
-            self.fail(|| {
+            self.fail(index, || {
                 format!(
                     "{field}[{index}] = {got:e}, expected {want:e}: |diff| {error:.3e} > tolerance {tolerance:.3e} ({ratio:.2}x)"
                 )
@@ -355,57 +379,15 @@ fn stats_checks(
     (mean_check, rstd_check)
 }
 
-/// One kernel's outputs on a case.
-#[derive(Clone, Debug, PartialEq)]
-pub struct KernelOutput {
-    pub y: Vec<f32>,
-    pub mean: Vec<f32>,
-    pub rstd: Vec<f32>,
-}
-
-/// Runs `kernel` on `case`: input, weight, bias and `eps` as stored.
-pub fn run_kernel(
-    case: &Case,
-    kernel: groupnorm_optimized::Kernel,
-) -> Result<KernelOutput, groupnorm_optimized::GroupNormError> {
-    let mut params =
-        groupnorm_optimized::GroupNorm::new(&case.shape, case.num_groups).with_eps(case.eps);
-    if let Some(weight) = &case.weight {
-        params = params.with_weight(weight);
-    }
-    if let Some(bias) = &case.bias {
-        params = params.with_bias(bias);
-    }
-    let mut out = KernelOutput {
-        y: vec![0.0; case.input.len()],
-        mean: vec![0.0; case.group_count()],
-        rstd: vec![0.0; case.group_count()],
-    };
-    kernel.run(
-        &params,
-        &case.input,
-        &mut out.y,
-        Some(groupnorm_optimized::StatsBuffers::new(
-            &mut out.mean,
-            &mut out.rstd,
-        )),
-    )?;
-    Ok(out)
+/// Runs `kernel` on `case` (input, weight, bias and `eps` as stored) with the kit's runner,
+/// `kit::run`.
+pub fn run_kernel(case: &Case, kernel: Kernel) -> Result<KernelOutput, RunError> {
+    crate::run::run(kernel, &Inputs::from(case))
 }
 
 /// Runs the reference on `case`: everything upcast to `f64`, `eps` as stored.
 pub fn run_reference(case: &Case) -> Result<GroupNormOutput, groupnorm_reference::GroupNormError> {
-    let up = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
-    let weight = case.weight.as_deref().map(up);
-    let bias = case.bias.as_deref().map(up);
-    groupnorm_reference::group_norm(
-        &up(&case.input),
-        &case.shape,
-        case.num_groups,
-        weight.as_deref(),
-        bias.as_deref(),
-        case.eps,
-    )
+    Inputs::from(case).reference()
 }
 
 /// The worst error of `y` against PyTorch float64, in two measures.
@@ -468,8 +450,8 @@ impl KernelChecks {
         if !at_least_as_accurate {
             out.push(format!(
                 "less accurate than PyTorch float32: {} eps32 against PyTorch's {}",
-                crate::report::format_units(self.ours.eps32_units),
-                crate::report::format_units(self.pytorch.eps32_units)
+                format_units(self.ours.eps32_units),
+                format_units(self.pytorch.eps32_units)
             ));
         }
         out

@@ -3,7 +3,8 @@
 //! the tests call too, with buffers for its output (so that they also run under emulation,
 //! where a test cannot start another binary).
 
-use crate::{evaluate, json_files, load_files, render, vectors_dir, CaseReport};
+use crate::report::{evaluate, render, CaseReport};
+use crate::vectors::{json_files, load_files, vectors_dir};
 use groupnorm_optimized::{Kernel, ParseKernelError, KERNEL_NAMES};
 use std::io::{self, Write};
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! Per-case results of a kernel against PyTorch, and their rendering as a table.
 
 use crate::check::{self, Accuracy};
+use crate::format::{format_abs, format_eps, format_units};
 use crate::vectors::Case;
 use groupnorm_optimized::Kernel;
 use std::fmt::Write as _;
@@ -40,7 +41,7 @@ pub fn evaluate(case: &Case, kernel: Kernel) -> CaseReport {
                 max_abs: f64::INFINITY,
                 eps32_units: f64::INFINITY,
             },
-            vec![format!("the kernel rejected the case: {e}")],
+            vec![e.to_string()],
         ),
     };
     CaseReport {
@@ -52,37 +53,6 @@ pub fn evaluate(case: &Case, kernel: Kernel) -> CaseReport {
         ours,
         pytorch: Accuracy::of_pytorch_f32(case),
         failures,
-    }
-}
-
-/// `eps` compactly: `1e-5`, `0.001`, `0.5`, `-0.5`, `0`.
-fn format_eps(eps: f64) -> String {
-    if eps == 0.0 || (1e-3..1e4).contains(&eps.abs()) {
-        format!("{eps}")
-    } else {
-        format!("{eps:e}")
-    }
-}
-
-/// An error in `e32` units: two decimals, scientific below 0.01 (but 0) and from 10^4 on, `inf`
-/// and `NaN` as such.
-pub fn format_units(units: f64) -> String {
-    if units.is_nan() {
-        "NaN".into()
-    } else if units.is_infinite() {
-        "inf".into()
-    } else if units == 0.0 || (0.01..1e4).contains(&units) {
-        format!("{units:.2}")
-    } else {
-        format!("{units:.3e}")
-    }
-}
-
-fn format_abs(error: f64) -> String {
-    if error.is_finite() {
-        format!("{error:.3e}")
-    } else {
-        format!("{error}")
     }
 }
 

@@ -9,25 +9,16 @@
 //! * nothing outside the output slices is written: the buffers around them hold sentinels, checked
 //!   bit for bit after every call.
 //!
-//! Tolerances (the project's accuracy target, see `conformance/src/check.rs`, not loosened here):
-//! where the reference's `y` is finite, `|y - y_ref| <= 16 ε max(1, |y_ref|)`; NaN exactly where
-//! the reference has NaN, and ±inf exactly where it has ±inf. `mean` within
-//! `4 ε (|mean_ref| + 1 / rstd_ref)`, `rstd` within `8 ε rstd_ref`, and non-finite exactly where
-//! the reference's is. The data is uniform in `[-1, 1)`, plus the special values in their tests
+//! Outputs are compared with the reference by `kit::kernel_vs_reference`, whose tolerances are
+//! the project's accuracy target (check (c) of `groupnorm_conformance::check`): `y` within
+//! `16 ε max(1, |y_ref|)`, NaN and ±inf exactly where the reference has them; `mean` within
+//! `4 ε (|mean_ref| + 1 / rstd_ref)` and `rstd` within `8 ε rstd_ref`, non-finite where the
+//! reference's are. The data is uniform in `[-1, 1)`, plus the special values in their tests
 //! and offsets in the test of blocks far from the kernels' shift; `|gamma| <= 1.5`, `|beta| <= 1`.
 
-mod common;
-
-use common::assert_ran_every_kernel;
-use groupnorm_optimized::{GroupNorm, Kernel, StatsBuffers};
-use groupnorm_reference::{group_norm, GroupNormOutput};
-use std::collections::BTreeSet;
-
-const E32: f64 = f32::EPSILON as f64;
-/// A NaN payload no computation produces.
-const SENTINEL: u32 = 0x7fc0_1234;
-/// Floats of sentinels on each side of every output slice.
-const PAD: usize = 16;
+use groupnorm_conformance::kit::{self, Inputs, KernelOutput, Offsets};
+use groupnorm_optimized::Kernel;
+use groupnorm_reference::GroupNormOutput;
 
 /// xorshift64*: deterministic data without a dependency.
 struct Rng(u64);
@@ -85,16 +76,14 @@ impl Problem {
         }
     }
 
-    fn params(&self) -> GroupNorm<'_> {
-        {
-            let mut params = GroupNorm::new(&self.shape, self.num_groups).with_eps(self.eps);
-            if let Some(weight) = self.weight.as_deref() {
-                params = params.with_weight(weight);
-            }
-            if let Some(bias) = self.bias.as_deref() {
-                params = params.with_bias(bias);
-            }
-            params
+    fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            shape: &self.shape,
+            num_groups: self.num_groups,
+            weight: self.weight.as_deref(),
+            bias: self.bias.as_deref(),
+            eps: self.eps,
+            input: &self.x,
         }
     }
 
@@ -107,17 +96,7 @@ impl Problem {
     }
 
     fn reference(&self) -> GroupNormOutput {
-        let up = |v: &[f32]| v.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
-        let (w, b) = (self.weight.as_deref().map(up), self.bias.as_deref().map(up));
-        group_norm(
-            &up(&self.x),
-            &self.shape,
-            self.num_groups,
-            w.as_deref(),
-            b.as_deref(),
-            self.eps,
-        )
-        .expect("valid problem")
+        self.inputs().reference().expect("valid problem")
     }
 
     fn describe(&self) -> String {
@@ -130,131 +109,45 @@ impl Problem {
     }
 }
 
-/// A kernel's output.
-struct Output {
-    y: Vec<f32>,
-    mean: Vec<f32>,
-    rstd: Vec<f32>,
-}
-
-/// `len` floats at `offset` in a buffer of sentinels with `PAD` more after them.
-fn padded(offset: usize, len: usize) -> Vec<f32> {
-    vec![f32::from_bits(SENTINEL); offset + len + PAD]
-}
-
-/// Checks that only `buf[offset..offset + len]` was written: the sentinels around it are intact
-/// and none is left inside.
-fn assert_only_slice_written(buf: &[f32], offset: usize, len: usize, what: &str) {
-    let outside = buf[..offset].iter().chain(&buf[offset + len..]);
-    assert!(
-        outside.into_iter().all(|v| v.to_bits() == SENTINEL),
-        "{what}: written outside its slice (offset {offset}, len {len})"
-    );
-    assert!(
-        buf[offset..offset + len]
-            .iter()
-            .all(|v| v.to_bits() != SENTINEL),
-        "{what}: not every value of the slice was written (offset {offset}, len {len})"
-    );
-}
-
-/// Runs `kernel` with the input at `in_offset` floats into a larger buffer and `y`, `mean`,
-/// `rstd` at `out_offset` floats into sentinel-filled buffers; checks nothing outside was
-/// written.
-fn run(
-    kernel: Kernel,
-    problem: &Problem,
-    in_offset: usize,
-    out_offset: usize,
-    ctx: &str,
-) -> Output {
-    let len = problem.x.len();
-    let groups = problem.group_count();
-    let mut input = vec![0.5f32; in_offset + len + PAD];
-    input[in_offset..in_offset + len].copy_from_slice(&problem.x);
-    let mut y = padded(out_offset, len);
-    let mut mean = padded(out_offset, groups);
-    let mut rstd = padded(out_offset, groups);
-    kernel
-        .run(
-            &problem.params(),
-            &input[in_offset..in_offset + len],
-            &mut y[out_offset..out_offset + len],
-            Some(StatsBuffers::new(
-                &mut mean[out_offset..out_offset + groups],
-                &mut rstd[out_offset..out_offset + groups],
-            )),
-        )
-        .unwrap_or_else(|e| panic!("{ctx}: {e}"));
-    assert_only_slice_written(&y, out_offset, len, &format!("{ctx}: y"));
-    assert_only_slice_written(&mean, out_offset, groups, &format!("{ctx}: mean"));
-    assert_only_slice_written(&rstd, out_offset, groups, &format!("{ctx}: rstd"));
-    Output {
-        y: y[out_offset..out_offset + len].to_vec(),
-        mean: mean[out_offset..out_offset + groups].to_vec(),
-        rstd: rstd[out_offset..out_offset + groups].to_vec(),
-    }
+/// Runs `kernel` with the input at `input` floats into a larger buffer and `y`, `mean`, `rstd`
+/// at `output` floats into sentinel-filled buffers: every value of the output slices must be
+/// written, and nothing around them.
+fn run(kernel: Kernel, problem: &Problem, input: usize, output: usize, ctx: &str) -> KernelOutput {
+    kit::run_at(kernel, &problem.inputs(), Offsets { input, output })
+        .unwrap_or_else(|e| panic!("{ctx}: {e}"))
 }
 
 /// Checks a kernel's output against the reference (tolerances in the module docs).
-fn assert_close(out: &Output, reference: &GroupNormOutput, group_len: usize, ctx: &str) {
-    for (i, (&got, &want)) in out.y.iter().zip(&reference.y).enumerate() {
-        let got = f64::from(got);
-        let ok = if want.is_nan() {
-            got.is_nan()
-        } else if want.is_infinite() {
-            got == want
-        } else {
-            (got - want).abs() <= 16.0 * E32 * want.abs().max(1.0)
-        };
-        assert!(
-            ok,
-            "{ctx}: y[{i}] (group {}) = {got:e}, reference {want:e}",
-            i / group_len.max(1)
-        );
-    }
-    for g in 0..reference.mean.len() {
-        let (r_ref, m_ref) = (reference.rstd[g], reference.mean[g]);
-        let (r, m) = (f64::from(out.rstd[g]), f64::from(out.mean[g]));
-        if r_ref.is_finite() {
-            assert!(
-                (r - r_ref).abs() <= 8.0 * E32 * r_ref,
-                "{ctx}: rstd[{g}] = {r:e}, reference {r_ref:e}"
-            );
-        } else {
-            assert!(
-                !r.is_finite(),
-                "{ctx}: rstd[{g}] = {r:e}, reference {r_ref:e}"
-            );
-        }
-        if m_ref.is_finite() && r_ref.is_finite() {
-            assert!(
-                (m - m_ref).abs() <= 4.0 * E32 * (m_ref.abs() + 1.0 / r_ref),
-                "{ctx}: mean[{g}] = {m:e}, reference {m_ref:e}"
-            );
-        } else if !m_ref.is_finite() {
-            assert!(
-                !m.is_finite(),
-                "{ctx}: mean[{g}] = {m:e}, reference {m_ref:e}"
-            );
-        }
+fn assert_close(out: &KernelOutput, reference: &GroupNormOutput, group_len: usize, ctx: &str) {
+    let comparison = kit::kernel_vs_reference(out, reference);
+    if let Err(e) = comparison.result() {
+        let group = comparison
+            .y
+            .first_failure_index
+            .map(|i| i / group_len.max(1));
+        panic!("{ctx}: {e} (first y failure in group {group:?})");
     }
 }
 
-/// Runs `problem` on every kernel at offset 0 and checks it; returns the kernels run.
-fn check_problem(problem: &Problem, ran: &mut BTreeSet<&'static str>) {
+/// `a` and `b` are the same bits, or the panic says where they differ.
+fn assert_same_bits(a: &KernelOutput, b: &KernelOutput, ctx: &str) {
+    if let Some(diff) = a.bit_difference(b) {
+        panic!("{ctx}: {diff}");
+    }
+}
+
+/// Runs `problem` on every kernel at offset 0 and checks it.
+fn check_problem(problem: &Problem) {
     let reference = problem.reference();
-    for kernel in Kernel::available() {
+    kit::for_each_kernel(|kernel| {
         let ctx = format!("{}: {}", kernel.name(), problem.describe());
         let out = run(kernel, problem, 0, 0, &ctx);
         assert_close(&out, &reference, problem.group_len(), &ctx);
-        ran.insert(kernel.name());
-    }
+    });
 }
 
 #[test]
 fn every_input_and_output_offset() {
-    let mut ran = BTreeSet::new();
     // Group lengths 74 (2 channels of 37) and 32, with and without affine parameters: channel
     // spans start at every offset too.
     let problems = [
@@ -264,7 +157,7 @@ fn every_input_and_output_offset() {
     ];
     for problem in &problems {
         let reference = problem.reference();
-        for kernel in Kernel::available() {
+        kit::for_each_kernel(|kernel| {
             let aligned = run(kernel, problem, 0, 0, "aligned");
             for in_offset in 0..=15 {
                 for out_offset in 0..=15 {
@@ -276,20 +169,11 @@ fn every_input_and_output_offset() {
                     let out = run(kernel, problem, in_offset, out_offset, &ctx);
                     assert_close(&out, &reference, problem.group_len(), &ctx);
                     // Placement in memory changes nothing, bit for bit.
-                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(
-                        bits(&out.y),
-                        bits(&aligned.y),
-                        "{ctx}: y differs from aligned"
-                    );
-                    assert_eq!(bits(&out.mean), bits(&aligned.mean), "{ctx}: mean");
-                    assert_eq!(bits(&out.rstd), bits(&aligned.rstd), "{ctx}: rstd");
+                    assert_same_bits(&out, &aligned, &format!("{ctx}: against aligned"));
                 }
             }
-            ran.insert(kernel.name());
-        }
+        });
     }
-    assert_ran_every_kernel(&ran);
 }
 
 /// The group lengths around the SIMD rows (4, 8, 16, 32, 64 values), the `f32` runs added into
@@ -310,7 +194,6 @@ fn factorizations(len: usize) -> Vec<(usize, usize)> {
 
 #[test]
 fn group_lengths_at_every_simd_boundary() {
-    let mut ran = BTreeSet::new();
     let lengths = (1..=33).chain([
         63, 64, 65, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1023, 1024, 1025,
     ]);
@@ -327,19 +210,17 @@ fn group_lengths_at_every_simd_boundary() {
                         affine,
                     );
                     assert_eq!(problem.group_len(), len);
-                    check_problem(&problem, &mut ran);
+                    check_problem(&problem);
                     cases += 1;
                 }
             }
         }
     }
     assert!(cases > 200, "{cases} cases");
-    assert_ran_every_kernel(&ran);
 }
 
 #[test]
 fn block_boundaries_and_the_parallel_path() {
-    let mut ran = BTreeSet::new();
     for problem in [
         // Blocks of 16384 values: exactly one, one plus a value, one short.
         Problem::new(1, 1, 16383, 1, false),
@@ -351,7 +232,7 @@ fn block_boundaries_and_the_parallel_path() {
         Problem::new(8, 4, 2049, 4, true),
     ] {
         let reference = problem.reference();
-        for kernel in Kernel::available() {
+        kit::for_each_kernel(|kernel| {
             for (in_offset, out_offset) in [(0, 0), (1, 3), (7, 15)] {
                 let ctx = format!(
                     "{}: {}, input at +{in_offset}, output at +{out_offset}",
@@ -361,10 +242,8 @@ fn block_boundaries_and_the_parallel_path() {
                 let out = run(kernel, &problem, in_offset, out_offset, &ctx);
                 assert_close(&out, &reference, problem.group_len(), &ctx);
             }
-            ran.insert(kernel.name());
-        }
+        });
     }
-    assert_ran_every_kernel(&ran);
 }
 
 /// Input and output larger than 16 MiB together, whose output the SIMD kernels write around
@@ -374,7 +253,6 @@ fn block_boundaries_and_the_parallel_path() {
 /// at another alignment.
 #[test]
 fn outputs_written_around_the_caches() {
-    let mut ran = BTreeSet::new();
     let problem = Problem::new(2, 6, 180_001, 3, true);
     assert!(2 * problem.x.len() * size_of::<f32>() > 16 << 20);
     let half = problem.x.len() / 2;
@@ -390,15 +268,18 @@ fn outputs_written_around_the_caches() {
             x: x.to_vec(),
         })
         .collect();
-    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     let reference = problem.reference();
-    for kernel in Kernel::available() {
-        let mut by_sample = (Vec::new(), Vec::new(), Vec::new());
+    kit::for_each_kernel(|kernel| {
+        let mut by_sample = KernelOutput {
+            y: Vec::new(),
+            mean: Vec::new(),
+            rstd: Vec::new(),
+        };
         for sample in &samples {
             let out = run(kernel, sample, 0, 0, "one sample");
-            by_sample.0.extend(bits(&out.y));
-            by_sample.1.extend(bits(&out.mean));
-            by_sample.2.extend(bits(&out.rstd));
+            by_sample.y.extend(out.y);
+            by_sample.mean.extend(out.mean);
+            by_sample.rstd.extend(out.rstd);
         }
         for out_offset in [0, 1, 6, 8, 15] {
             let ctx = format!(
@@ -410,16 +291,13 @@ fn outputs_written_around_the_caches() {
             if out_offset == 0 {
                 assert_close(&out, &reference, problem.group_len(), &ctx);
             }
-            assert!(
-                bits(&out.y) == by_sample.0,
-                "{ctx}: y differs sample by sample"
+            assert_same_bits(
+                &out,
+                &by_sample,
+                &format!("{ctx}: against sample by sample"),
             );
-            assert_eq!(bits(&out.mean), by_sample.1, "{ctx}: mean");
-            assert_eq!(bits(&out.rstd), by_sample.2, "{ctx}: rstd");
         }
-        ran.insert(kernel.name());
-    }
-    assert_ran_every_kernel(&ran);
+    });
 }
 
 /// Blocks whose shift (the mean of their first 32 values) is far from their mean, which the
@@ -429,7 +307,6 @@ fn outputs_written_around_the_caches() {
 /// values, whose moments are merged across the gap.
 #[test]
 fn blocks_far_from_the_shift() {
-    let mut ran = BTreeSet::new();
     // One block of 16000 values: the first 32 are 1000, the others are in [-1, 1).
     let mut outliers = Problem::new(1, 1, 16_000, 1, false);
     outliers.x[..32].fill(1000.0);
@@ -445,9 +322,8 @@ fn blocks_far_from_the_shift() {
         *v += if i < 16384 { 1e4 } else { -1e4 };
     }
     for problem in [outliers, fuzzed, apart] {
-        check_problem(&problem, &mut ran);
+        check_problem(&problem);
     }
-    assert_ran_every_kernel(&ran);
 }
 
 /// The special values, and what the reference makes of a group holding one.
@@ -466,7 +342,6 @@ const SPECIALS: [(&str, f32); 10] = [
 
 #[test]
 fn special_values_at_the_start_middle_and_end_of_groups() {
-    let mut ran = BTreeSet::new();
     for len in [1, 2, 7, 16, 17, 33, 64, 65, 257] {
         for (name, value) in SPECIALS {
             for position in [0, len / 2, len - 1] {
@@ -480,7 +355,7 @@ fn special_values_at_the_start_middle_and_end_of_groups() {
                     let nan_groups = reference.rstd.iter().filter(|r| r.is_nan()).count();
                     let expect_nan = value.is_nan() || value.is_infinite();
                     assert_eq!(nan_groups, usize::from(expect_nan), "{name}: reference");
-                    for kernel in Kernel::available() {
+                    kit::for_each_kernel(|kernel| {
                         let ctx = format!(
                             "{}: {name} at {position} of group {group}, {}",
                             kernel.name(),
@@ -488,18 +363,15 @@ fn special_values_at_the_start_middle_and_end_of_groups() {
                         );
                         let out = run(kernel, &problem, 1, 5, &ctx);
                         assert_close(&out, &reference, len, &ctx);
-                        ran.insert(kernel.name());
-                    }
+                    });
                 }
             }
         }
     }
-    assert_ran_every_kernel(&ran);
 }
 
 #[test]
 fn groups_made_of_special_values() {
-    let mut ran = BTreeSet::new();
     let constant = |v: f32| move |_: usize| v;
     let fills: [(&str, &dyn Fn(usize) -> f32); 8] = [
         ("all subnormal", &|i| (i % 5) as f32 * 1e-40 - 2e-40),
@@ -533,7 +405,7 @@ fn groups_made_of_special_values() {
                 *v = fill(i);
             }
             let reference = problem.reference();
-            for kernel in Kernel::available() {
+            kit::for_each_kernel(|kernel| {
                 let ctx = format!(
                     "{}: group of {len} {name}, {}",
                     kernel.name(),
@@ -541,9 +413,7 @@ fn groups_made_of_special_values() {
                 );
                 let out = run(kernel, &problem, 3, 9, &ctx);
                 assert_close(&out, &reference, len, &ctx);
-                ran.insert(kernel.name());
-            }
+            });
         }
     }
-    assert_ran_every_kernel(&ran);
 }

@@ -2,11 +2,9 @@
 //! kernel: each group is split into blocks whose boundaries do not depend on the thread count,
 //! and their moments are merged in a fixed order.
 
-mod common;
-
-use common::assert_ran_every_kernel;
+use groupnorm_conformance::kit::{self, Inputs, KernelOutput};
 use groupnorm_optimized::tuning::BLOCK_LEN;
-use groupnorm_optimized::{GroupNorm, Kernel, StatsBuffers};
+use groupnorm_optimized::Kernel;
 
 /// Deterministic data with a mean far from zero, so the merges of the blocks matter.
 fn data(len: usize, seed: u32) -> Vec<f32> {
@@ -19,33 +17,14 @@ fn data(len: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-fn run(
-    kernel: Kernel,
-    threads: usize,
-    params: &GroupNorm<'_>,
-    x: &[f32],
-    groups: usize,
-) -> Vec<u32> {
+/// `kernel` on `inputs` in a pool of `threads` threads.
+fn run(kernel: Kernel, threads: usize, inputs: &Inputs<'_>) -> KernelOutput {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .expect("a rayon pool");
-    let mut y = vec![0.0f32; x.len()];
-    let (mut mean, mut rstd) = (vec![0.0f32; groups], vec![0.0f32; groups]);
-    pool.install(|| {
-        kernel.run(
-            params,
-            x,
-            &mut y,
-            Some(StatsBuffers::new(&mut mean, &mut rstd)),
-        )
-    })
-    .expect("valid arguments");
-    y.iter()
-        .chain(&mean)
-        .chain(&rstd)
-        .map(|v| v.to_bits())
-        .collect()
+    pool.install(|| kit::run(kernel, inputs))
+        .unwrap_or_else(|e| panic!("{}: {e}", kernel.name()))
 }
 
 #[test]
@@ -59,36 +38,39 @@ fn results_do_not_depend_on_the_thread_count() {
         (&[4, 64, 33, 33], 16),
         (&[2, 8, 132_000], 8),
     ];
-    let mut kernels_run = Vec::new();
-    for kernel in Kernel::available() {
-        kernels_run.push(kernel.name());
+    let ran = kit::for_each_kernel(|kernel| {
         for (shape, num_groups) in shapes {
             let len: usize = shape.iter().product();
             let x = data(len, 7);
             let weight = data(shape[1], 8);
             let bias = data(shape[1], 9);
-            let groups = shape[0] * num_groups;
-            for params in [
-                GroupNorm::new(shape, num_groups),
-                GroupNorm::new(shape, num_groups)
-                    .with_weight(&weight)
-                    .with_bias(&bias),
-            ] {
-                let one = run(kernel, 1, &params, &x, groups);
+            let plain = Inputs {
+                shape,
+                num_groups,
+                weight: None,
+                bias: None,
+                eps: 1e-5,
+                input: &x,
+            };
+            let affine = Inputs {
+                weight: Some(&weight),
+                bias: Some(&bias),
+                ..plain
+            };
+            for inputs in [plain, affine] {
+                let one = run(kernel, 1, &inputs);
                 for threads in [2, 3] {
-                    let many = run(kernel, threads, &params, &x, groups);
-                    assert!(
-                        one == many,
-                        "{}: {shape:?} G{num_groups} differs between 1 and {threads} threads",
-                        kernel.name()
-                    );
+                    let many = run(kernel, threads, &inputs);
+                    if let Some(diff) = many.bit_difference(&one) {
+                        panic!(
+                            "{}: {shape:?} G{num_groups} differs between 1 and {threads} \
+                             threads: {diff}",
+                            kernel.name()
+                        );
+                    }
                 }
             }
         }
-    }
-    println!(
-        "kernels run on 1, 2 and 3 threads: {}",
-        kernels_run.join(", ")
-    );
-    assert_ran_every_kernel(&kernels_run.iter().copied().collect());
+    });
+    println!("kernels run on 1, 2 and 3 threads: {}", ran.join(", "));
 }

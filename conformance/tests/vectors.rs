@@ -2,9 +2,9 @@
 //! against PyTorch with the tolerances of `groupnorm_conformance::check` (see its docs for the
 //! error analysis). Run with `--nocapture` to see the worst ratios and the kernels that ran.
 
-use groupnorm_conformance::check::{self, Accuracy, Check, KernelOutput};
+use groupnorm_conformance::check::{self, Accuracy, Check};
+use groupnorm_conformance::kit::{self, KernelOutput};
 use groupnorm_conformance::{load_dir, parse_file, vectors_dir, Case, Problem, VectorFile};
-use groupnorm_optimized::Kernel;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -24,24 +24,23 @@ fn cases() -> impl Iterator<Item = &'static Case> {
     vectors().iter().flat_map(|f| &f.cases)
 }
 
-/// Each kernel's outputs on every case, computed once: `(kernel name, outputs in case order)`.
-/// These are the kernels that the kernel tests check, so `the_expected_kernels_ran` checks the
-/// set the other tests actually covered.
+/// Each kernel's outputs on every case, computed once: `(kernel name, outputs in case order)`,
+/// for every kernel of `Kernel::available()`, which must be the expected ones
+/// (`kit::for_each_kernel`): every test that takes its outputs from here fails otherwise.
 fn kernel_runs() -> &'static [(&'static str, Vec<KernelOutput>)] {
     static RUNS: OnceLock<Vec<(&'static str, Vec<KernelOutput>)>> = OnceLock::new();
     RUNS.get_or_init(|| {
-        Kernel::available()
-            .map(|kernel| {
-                let outputs = cases()
-                    .map(|case| {
-                        check::run_kernel(case, kernel).unwrap_or_else(|e| {
-                            panic!("{} rejected {}: {e}", kernel.name(), case.name)
-                        })
-                    })
-                    .collect();
-                (kernel.name(), outputs)
-            })
-            .collect()
+        let mut runs = Vec::new();
+        kit::for_each_kernel(|kernel| {
+            let outputs = cases()
+                .map(|case| {
+                    check::run_kernel(case, kernel)
+                        .unwrap_or_else(|e| panic!("{} on {}: {e}", kernel.name(), case.name))
+                })
+                .collect();
+            runs.push((kernel.name(), outputs));
+        });
+        runs
     })
 }
 
@@ -261,50 +260,6 @@ fn simd_kernels_agree_with_scalar() {
         }
     }
     tally.finish("(d) SIMD kernels vs scalar");
-}
-
-/// The kernels the tests above ran are exactly the expected ones: `GROUPNORM_EXPECT_KERNELS`
-/// (comma-separated) when set, otherwise what this CPU supports, detected here independently of
-/// the optimized crate.
-#[test]
-fn the_expected_kernels_ran() {
-    let ran: BTreeSet<&str> = kernel_runs().iter().map(|(name, _)| *name).collect();
-    let expected: BTreeSet<String> = match std::env::var("GROUPNORM_EXPECT_KERNELS") {
-        Ok(list) => list
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect(),
-        Err(_) => detected_kernels().into_iter().map(str::to_owned).collect(),
-    };
-    println!(
-        "kernels that ran: {}",
-        Vec::from_iter(ran.iter().copied()).join(",")
-    );
-    let expected: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
-    assert_eq!(ran, expected, "kernels that ran vs kernels expected");
-}
-
-#[cfg(target_arch = "x86_64")]
-fn detected_kernels() -> Vec<&'static str> {
-    let mut kernels = vec!["scalar"];
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        kernels.push("avx2");
-        if is_x86_feature_detected!("avx512f") {
-            kernels.push("avx512");
-        }
-    }
-    kernels
-}
-
-#[cfg(target_arch = "aarch64")]
-fn detected_kernels() -> Vec<&'static str> {
-    vec!["scalar", "neon"]
-}
-
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-fn detected_kernels() -> Vec<&'static str> {
-    vec!["scalar"]
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -25,16 +25,15 @@
 
 #![no_main]
 
-use groupnorm_optimized::{GroupNorm, GroupNormError as OptError, Kernel, StatsBuffers};
-use groupnorm_reference::{group_norm, GroupNormError as RefError};
+use groupnorm_conformance::kit::{self, Inputs, SENTINEL};
+use groupnorm_optimized::{GroupNormError as OptError, Kernel, StatsBuffers};
+use groupnorm_reference::GroupNormError as RefError;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Most values a buffer gets.
 const MAX_LEN: usize = 4100;
-const Y_SENTINEL: u32 = 0x7fc0_1234;
-const STAT_SENTINEL: f32 = 12345.0;
 
 const HUGE: [usize; 12] = [
     usize::MAX,
@@ -227,6 +226,8 @@ fn shared(e: &OptError) -> Option<RefError> {
         OptError::OutputLength { .. }
         | OptError::MeanLength { .. }
         | OptError::RstdLength { .. } => return None,
+        // `GroupNormError` is `#[non_exhaustive]`; `expected` returns none of its other variants.
+        _ => unreachable!("not an error of the model: {e:?}"),
     })
 }
 
@@ -239,6 +240,14 @@ fuzz_target!(|data: &[u8]| {
         .weight
         .map(|l| (0..l).map(|i| 1.0 + i as f32 * 0.01).collect());
     let bias: Option<Vec<f32>> = a.bias.map(|l| (0..l).map(|i| i as f32 * 0.1).collect());
+    let inputs = Inputs {
+        shape: &a.shape,
+        num_groups: a.num_groups,
+        weight: weight.as_deref(),
+        bias: bias.as_deref(),
+        eps: 1e-5,
+        input: &x,
+    };
 
     // The reference.
     let ref_want = match &want {
@@ -246,19 +255,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(()) => Some(Ok(())),
     };
     {
-        let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
-        let up = |v: &Vec<f32>| v.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
-        let (w64, b64) = (weight.as_ref().map(up), bias.as_ref().map(up));
-        let got = catch_unwind(AssertUnwindSafe(|| {
-            group_norm(
-                &x64,
-                &a.shape,
-                a.num_groups,
-                w64.as_deref(),
-                b64.as_deref(),
-                1e-5,
-            )
-        }));
+        let got = catch_unwind(AssertUnwindSafe(|| inputs.reference()));
         let got = got.unwrap_or_else(|_| panic!("reference panicked on {a:?}"));
         match (&got, &ref_want) {
             (Err(e), Some(Err(w))) => assert_eq!(e, w, "reference on {a:?}"),
@@ -278,56 +275,43 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The optimized crate: every kernel, and the methods of GroupNorm (Kernel::best).
-    let params = {
-        let mut params = GroupNorm::new(&a.shape, a.num_groups).with_eps(1e-5);
-        if let Some(weight) = weight.as_deref() {
-            params = params.with_weight(weight);
-        }
-        if let Some(bias) = bias.as_deref() {
-            params = params.with_bias(bias);
-        }
-        params
-    };
-    let kernels: Vec<Option<Kernel>> = Kernel::available().map(Some).chain([None]).collect();
-    for kernel in kernels {
-        let mut y = vec![f32::from_bits(Y_SENTINEL); a.y];
+    let params = inputs.params();
+    let call = |kernel: Option<Kernel>| {
+        let mut y = vec![SENTINEL; a.y];
         let (mean_len, rstd_len) = a.stats.unwrap_or((0, 0));
-        let mut mean = vec![STAT_SENTINEL; mean_len];
-        let mut rstd = vec![STAT_SENTINEL; rstd_len];
+        let mut mean = vec![SENTINEL; mean_len];
+        let mut rstd = vec![SENTINEL; rstd_len];
         let name = kernel.map_or("GroupNorm::forward*", Kernel::name);
-        let got = catch_unwind(AssertUnwindSafe(|| match (kernel, a.stats.is_some()) {
-            (Some(k), true) => k.run(
-                &params,
-                &x,
-                &mut y,
-                Some(StatsBuffers::new(&mut mean, &mut rstd)),
-            ),
-            (Some(k), false) => k.run(&params, &x, &mut y, None),
-            (None, true) => params.forward_with_stats(&x, &mut y, &mut mean, &mut rstd),
-            (None, false) => params.forward(&x, &mut y),
+        let got = catch_unwind(AssertUnwindSafe(|| {
+            let stats = a
+                .stats
+                .is_some()
+                .then(|| StatsBuffers::new(&mut mean, &mut rstd));
+            match (kernel, stats) {
+                (Some(k), stats) => k.run(&params, &x, &mut y, stats),
+                (None, Some(stats)) => params.forward_with_stats(&x, &mut y, stats),
+                (None, None) => params.forward(&x, &mut y),
+            }
         }));
         let got = got.unwrap_or_else(|_| panic!("{name} panicked on {a:?}"));
         assert_eq!(got, want, "{name} on {a:?}");
-        let y_untouched = y.iter().all(|v| v.to_bits() == Y_SENTINEL);
-        let stats_untouched = mean
-            .iter()
-            .chain(&rstd)
-            .all(|v| v.to_bits() == STAT_SENTINEL.to_bits());
+        let is_sentinel = |v: &f32| v.to_bits() == SENTINEL.to_bits();
+        let y_untouched = y.iter().all(is_sentinel);
+        let stats_untouched = mean.iter().chain(&rstd).all(is_sentinel);
         if got.is_err() {
             assert!(
                 y_untouched && stats_untouched,
                 "{name}: wrote on error, {a:?}"
             );
         } else {
-            let y_written = y.iter().all(|v| v.to_bits() != Y_SENTINEL);
-            let stats_written = mean
-                .iter()
-                .chain(&rstd)
-                .all(|v| v.to_bits() != STAT_SENTINEL.to_bits());
+            let y_written = !y.iter().any(is_sentinel);
+            let stats_written = !mean.iter().chain(&rstd).any(is_sentinel);
             assert!(
                 y_written && stats_written,
                 "{name}: left an output unwritten, {a:?}"
             );
         }
-    }
+    };
+    kit::for_each_kernel(|kernel| call(Some(kernel)));
+    call(None);
 });

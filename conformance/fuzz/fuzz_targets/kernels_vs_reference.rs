@@ -52,14 +52,12 @@
 
 #![no_main]
 
-use groupnorm_optimized::{GroupNorm, Kernel, StatsBuffers};
-use groupnorm_reference::group_norm;
+use groupnorm_conformance::check::{E32, KERNEL_MEAN_EPS32, KERNEL_RSTD_EPS32, KERNEL_Y_EPS32};
+use groupnorm_conformance::kit::{self, Inputs, KernelOutput};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
 const MAX_VALUES: usize = 4096;
-const E32: f64 = f32::EPSILON as f64;
-const SENTINEL: u32 = 0x7fc0_1234;
 const EPS: [f32; 10] = [1e-5, 0.0, -1e-3, 0.1, 1.0, 1e-30, 1e-45, -1.0, 1e3, -1e-8];
 /// Scales and offsets of the integer-valued data styles.
 const POWERS: [f32; 12] = [
@@ -167,41 +165,17 @@ fn case(u: &mut Unstructured) -> Result<Option<Case>> {
     }))
 }
 
-struct Output {
-    y: Vec<f32>,
-    mean: Vec<f32>,
-    rstd: Vec<f32>,
-}
-
-fn run(kernel: Kernel, case: &Case) -> Output {
-    let groups = case.shape[0] * case.num_groups;
-    let mut out = Output {
-        y: vec![f32::from_bits(SENTINEL); case.x.len()],
-        mean: vec![f32::from_bits(SENTINEL); groups],
-        rstd: vec![f32::from_bits(SENTINEL); groups],
-    };
-    let params = {
-        let mut params = GroupNorm::new(&case.shape, case.num_groups).with_eps(f64::from(case.eps));
-        if let Some(weight) = case.weight.as_deref() {
-            params = params.with_weight(weight);
+impl Case {
+    fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            shape: &self.shape,
+            num_groups: self.num_groups,
+            weight: self.weight.as_deref(),
+            bias: self.bias.as_deref(),
+            eps: f64::from(self.eps),
+            input: &self.x,
         }
-        if let Some(bias) = case.bias.as_deref() {
-            params = params.with_bias(bias);
-        }
-        params
-    };
-    let stats = StatsBuffers::new(&mut out.mean, &mut out.rstd);
-    if let Err(e) = kernel.run(&params, &case.x, &mut out.y, Some(stats)) {
-        panic!("{}: a valid problem is rejected: {e}", kernel.name());
     }
-    let all_written = out
-        .y
-        .iter()
-        .chain(&out.mean)
-        .chain(&out.rstd)
-        .all(|v| v.to_bits() != SENTINEL);
-    assert!(all_written, "{}: an output was not written", kernel.name());
-    out
 }
 
 /// `got` within `tol` of `want`; a `want` beyond the `f32` range may come back as the infinity
@@ -216,33 +190,22 @@ fuzz_target!(|data: &[u8]| {
     let Ok(Some(case)) = case(&mut u) else {
         return;
     };
-    let up = |v: &[f32]| v.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
-    let (w64, b64) = (case.weight.as_deref().map(up), case.bias.as_deref().map(up));
-    let reference = group_norm(
-        &up(&case.x),
-        &case.shape,
-        case.num_groups,
-        w64.as_deref(),
-        b64.as_deref(),
-        f64::from(case.eps),
-    )
-    .expect("the reference rejects a valid problem");
-
-    let mut ran = Vec::new();
-    for kernel in Kernel::available() {
-        let out = run(kernel, &case);
+    let inputs = case.inputs();
+    let reference = inputs
+        .reference()
+        .expect("the reference rejects a valid problem");
+    // Every kernel accepts the problem and writes every output (`kit::run`).
+    kit::for_each_kernel(|kernel| {
+        let out = kit::run(kernel, &inputs).unwrap_or_else(|e| panic!("{}: {e}", kernel.name()));
         check(kernel.name(), &case, &reference, &out);
-        ran.push(kernel.name());
-    }
-    let available: Vec<&str> = Kernel::available().map(Kernel::name).collect();
-    assert_eq!(ran, available);
+    });
 });
 
 fn check(
     kernel: &str,
     case: &Case,
     reference: &groupnorm_reference::GroupNormOutput,
-    out: &Output,
+    out: &KernelOutput,
 ) {
     let groups = case.shape[0] * case.num_groups;
     let channels_per_group = case.shape[1] / case.num_groups;
@@ -304,14 +267,14 @@ fn check(
                 assert_eq!(m, xs[0], "{ctx}: constant group's mean");
                 let r_exact = 1.0 / eps.sqrt();
                 assert!(
-                    close(r, r_exact, 8.0 * E32 * r_exact),
+                    close(r, r_exact, KERNEL_RSTD_EPS32 * E32 * r_exact),
                     "{ctx}: rstd {r:e} for var = 0"
                 );
                 for (j, &y) in ys.iter().enumerate() {
                     let b = f64::from(beta(j));
                     if params_finite(j) {
                         let s = b.abs().max(1.0).max(f64::from(gamma(j)).abs());
-                        let ok = close(y, b, 16.0 * E32 * s);
+                        let ok = close(y, b, KERNEL_Y_EPS32 * E32 * s);
                         let g = gamma(j);
                         assert!(ok, "{ctx}: y[{j}] = {y:e} in a constant group of {:e}, gamma = {g:e}, beta = {b:e}", xs[0]);
                     }
@@ -361,7 +324,7 @@ fn check(
             r_ref.is_finite(),
             "{ctx}: reference rstd {r_ref:e} with var + eps = {d:e}"
         );
-        let ok = close(r, r_ref, 8.0 * E32 * cond * r_ref);
+        let ok = close(r, r_ref, KERNEL_RSTD_EPS32 * E32 * cond * r_ref);
         assert!(
             ok,
             "{ctx}: rstd {r:e}, reference {r_ref:e} (var {var:e}, cond {cond:e})"
@@ -370,7 +333,7 @@ fn check(
         // i.e. sqrt(var + eps), for eps >= 0, the standard deviation for eps < 0.
         let spread = if eps >= 0.0 { 1.0 / r_ref } else { var.sqrt() };
         // Plus the spacing of the subnormals: a mean below f32::MIN_POSITIVE cannot be closer.
-        let mean_tolerance = 4.0 * E32 * (m_ref.abs() + spread) + SUBNORMAL_SPACING;
+        let mean_tolerance = KERNEL_MEAN_EPS32 * E32 * (m_ref.abs() + spread) + SUBNORMAL_SPACING;
         let ok = close(m, m_ref, mean_tolerance);
         assert!(
             ok,
@@ -399,7 +362,7 @@ fn check(
             // kappa <= 1, how far their output shift sits from the mean in standard deviations.
             let gz = (y_ref - b).abs();
             let s = 1f64.max(y_ref.abs()).max(b.abs()).max(gz).max(g.abs());
-            let tol = 16.0 * E32 * cond * s;
+            let tol = KERNEL_Y_EPS32 * E32 * cond * s;
             assert!(
                 close(y, y_ref, tol),
                 "{ctx}: y[{j}] = {y:e}, reference {y_ref:e}, error {:.2} x tol (gamma {g:e}, beta {b:e}, var {var:e}, rstd_ref {r_ref:e}, mean_ref {m_ref:e}, first {:e})",
