@@ -18,11 +18,11 @@
 //! * **Statistics in one pass** of per-lane shifted sums of `d = x - K` and `d^2`, checked, per
 //!   block; blocks merged with Chan's formula (Welford's parallel update). Each group is split
 //!   into blocks of 16384 values whose boundaries depend on nothing else, merged in a fixed
-//!   order, so the result is the same bit for bit on any number of
-//!   threads. A block's shift `K` is the mean of its first 32 values, so that a mean far larger
-//!   than the spread costs no accuracy; short `f32` runs are added into `f64`, and a block whose
-//!   mean is more than half a standard deviation from `K` is summed again about its own. Groups
-//!   shorter than 64 values take their statistics in `f64` directly.
+//!   order, so the result is the same bit for bit on any number of threads. A block's shift
+//!   `K` is the mean of its first 32 values, so that a mean far larger than the spread costs no
+//!   accuracy; short `f32` runs are added into `f64`, and a block whose mean is more than half
+//!   a standard deviation from `K` is summed again about its own. Groups shorter than 64 values
+//!   take their statistics in `f64` directly.
 //! * **Output in one subtraction and two FMAs per value**: per channel `scale = gamma * rstd`
 //!   (carried as two `f32` values) and `offset = beta - (mean - S) * scale`, and
 //!   `y = (x - S) * scale + offset`, where the output shift `S` is `f32(mean)` when the mean is
@@ -80,12 +80,12 @@
 //!
 //! # Adding to this crate
 //!
-//! * **An instruction set**: a file that implements `Vector` and `Io<f32>` for its register type
-//!   and ends with `entry_points!(Type, "features")`; a detection function in `cpu.rs`; one row in
-//!   `REGISTRY` (`kernel.rs`). The tests iterate over `Kernel::available()`, so every test runs
-//!   the new kernel; CI's `GROUPNORM_EXPECT_KERNELS` (from `/proc/cpuinfo` in `.ci/run`) must
-//!   name it where the CPU has it, and a Miri pass with its target features covers it where the
-//!   CPU does not.
+//! * **An instruction set**: a file that implements `Vector` and `Io<f32>` for its register
+//!   type and ends with `entry_points!(Type, "features")`; a detection function in `cpu.rs`;
+//!   one row in `REGISTRY` (`kernel.rs`). The tests iterate over `Kernel::available()`, so
+//!   every test runs the new kernel; CI's `GROUPNORM_EXPECT_KERNELS` (from `/proc/cpuinfo`
+//!   in `.ci/run`) must name it where the CPU has it, and a Miri pass with its target
+//!   features covers it where the CPU does not.
 //! * **A memory layout** (channels-last): a driver beside `contiguous.rs` that walks the layout
 //!   and calls the same building blocks: `Moments` and `Vector` for the statistics, `Group`
 //!   for the path choice and the `f64` fallback, `Affine` / `Epilogue` for the output; a layout
@@ -137,10 +137,6 @@ mod statistics;
 #[cfg(test)]
 mod tests;
 
-/// The examples of `README.md`, run as doc-tests.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeExamples;
 mod vector;
 
 pub use error::{GroupNormError, ParseKernelError};
@@ -154,3 +150,8 @@ pub mod tuning {
     pub use crate::plan::RUNS_PER_THREAD;
     pub use crate::plan::{BLOCK_LEN, CACHE_RESIDENT_BYTES};
 }
+
+/// The examples of `README.md`, run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
