@@ -49,35 +49,55 @@ mod x86 {
     }
 
     pub fn detect() -> Features {
-        let none = Features {
-            avx2_fma: false,
-            avx512f: false,
-        };
         // SAFETY: every x86_64 CPU has CPUID, and leaf 0 is always defined. (The CPUID
-        // intrinsics are `unsafe` before Rust 1.94 and safe since.)
+        // intrinsics are `unsafe fn`s in older Rust releases, safe in recent ones.)
         #[allow(unused_unsafe)]
         let max_leaf = unsafe { __cpuid(0) }.eax;
         if max_leaf < 7 {
-            return none;
+            return Features::NONE;
         }
         // SAFETY: leaves 1 and 7 exist, as leaf 0 just said.
         #[allow(unused_unsafe)]
         let (leaf1, leaf7): (CpuidResult, CpuidResult) =
             unsafe { (__cpuid(1), __cpuid_count(7, 0)) };
-        let (fma, osxsave, avx) = (bit(leaf1.ecx, 12), bit(leaf1.ecx, 27), bit(leaf1.ecx, 28));
-        if !(osxsave && avx) {
-            return none;
-        }
-        // SAFETY: OSXSAVE says that the OS has enabled XGETBV.
-        let xcr0 = unsafe { xcr0() };
-        // SSE and AVX state (bits 1, 2); opmask and both halves of the ZMM registers (5 to 7).
-        let ymm_saved = xcr0 & 0b110 == 0b110;
-        let zmm_saved = ymm_saved && xcr0 & 0b1110_0000 == 0b1110_0000;
-        let (avx2, avx512f) = (bit(leaf7.ebx, 5), bit(leaf7.ebx, 16));
-        let avx2_fma = ymm_saved && avx2 && fma;
+        let xcr0 = if bit(leaf1.ecx, OSXSAVE) {
+            // SAFETY: OSXSAVE says that the OS has enabled XGETBV.
+            unsafe { xcr0() }
+        } else {
+            0
+        };
+        features(leaf1.ecx, leaf7.ebx, xcr0)
+    }
+
+    /// CPUID.1:ECX bits.
+    const FMA: u32 = 12;
+    const OSXSAVE: u32 = 27;
+    const AVX: u32 = 28;
+    /// CPUID.7.0:EBX bits.
+    const AVX2: u32 = 5;
+    const AVX512F: u32 = 16;
+    /// XCR0: SSE and AVX state (bits 1, 2); opmask and both halves of the ZMM registers (5 to
+    /// 7).
+    const YMM_STATE: u64 = 0b110;
+    const ZMM_STATE: u64 = 0b1110_0000;
+
+    impl Features {
+        const NONE: Features = Features {
+            avx2_fma: false,
+            avx512f: false,
+        };
+    }
+
+    /// What the CPU has and the OS saves, from CPUID.1:ECX, CPUID.7.0:EBX and XCR0 (0 where
+    /// the OS has not enabled XGETBV).
+    fn features(leaf1_ecx: u32, leaf7_ebx: u32, xcr0: u64) -> Features {
+        let ymm_saved = bit(leaf1_ecx, OSXSAVE) && xcr0 & YMM_STATE == YMM_STATE;
+        let zmm_saved = ymm_saved && xcr0 & ZMM_STATE == ZMM_STATE;
+        let avx2_fma =
+            ymm_saved && bit(leaf1_ecx, AVX) && bit(leaf7_ebx, AVX2) && bit(leaf1_ecx, FMA);
         Features {
             avx2_fma,
-            avx512f: avx2_fma && zmm_saved && avx512f,
+            avx512f: avx2_fma && zmm_saved && bit(leaf7_ebx, AVX512F),
         }
     }
 
@@ -89,6 +109,47 @@ mod x86 {
     unsafe fn xcr0() -> u64 {
         // SAFETY: our caller guarantees XGETBV; XCR0 is register 0.
         unsafe { _xgetbv(0) }
+    }
+
+    /// Each register bit that detection needs: with every bit, both kernels; without any one
+    /// of them, not the kernels that need it.
+    #[test]
+    fn each_bit_counts() {
+        let ecx = 1 << FMA | 1 << OSXSAVE | 1 << AVX;
+        let ebx = 1 << AVX2 | 1 << AVX512F;
+        let xcr0 = YMM_STATE | ZMM_STATE;
+        let both = Features {
+            avx2_fma: true,
+            avx512f: true,
+        };
+        let avx2_only = Features {
+            avx2_fma: true,
+            avx512f: false,
+        };
+        assert_eq!(features(ecx, ebx, xcr0), both);
+        for b in [FMA, OSXSAVE, AVX] {
+            assert_eq!(
+                features(ecx & !(1 << b), ebx, xcr0),
+                Features::NONE,
+                "ECX bit {b}"
+            );
+        }
+        assert_eq!(features(ecx, ebx & !(1 << AVX2), xcr0), Features::NONE);
+        assert_eq!(features(ecx, ebx & !(1 << AVX512F), xcr0), avx2_only);
+        for b in [1, 2] {
+            assert_eq!(
+                features(ecx, ebx, xcr0 & !(1 << b)),
+                Features::NONE,
+                "XCR0 bit {b}"
+            );
+        }
+        for b in [5, 6, 7] {
+            assert_eq!(
+                features(ecx, ebx, xcr0 & !(1 << b)),
+                avx2_only,
+                "XCR0 bit {b}"
+            );
+        }
     }
 
     /// CPUID and XGETBV find what `std`'s detection finds. Miri has neither instruction.

@@ -65,7 +65,7 @@ impl Plan {
         stats: Option<&StatsBuffers<'_>>,
     ) -> Result<Plan, GroupNormError> {
         let sizes = check(params, input.len(), y.len(), stats.map(StatsBuffers::lens))?;
-        let stream_output = 2 * size_of_val(input) > CACHE_RESIDENT_BYTES;
+        let stream_output = streams(size_of_val(input));
         Ok(Plan {
             #[cfg(feature = "rayon")]
             threading: threading(input.len(), sizes.group_len, stream_output),
@@ -209,6 +209,12 @@ fn check(
     })
 }
 
+/// Whether a call whose input takes `input_bytes` streams from memory: input and output
+/// together exceed [`CACHE_RESIDENT_BYTES`].
+fn streams(input_bytes: usize) -> bool {
+    2 * input_bytes > CACHE_RESIDENT_BYTES
+}
+
 /// How the work of a call of `len` values, in groups of `group_len`, is shared among the
 /// threads of the current pool.
 #[cfg(feature = "rayon")]
@@ -217,12 +223,17 @@ fn threading(len: usize, group_len: usize, stream_output: bool) -> Threading {
     if len < MIN_PARALLEL_LEN {
         return Threading::Serial;
     }
-    let threads = rayon::current_num_threads();
+    // Groups are not empty: there are values.
+    share(len / group_len, rayon::current_num_threads(), stream_output)
+}
+
+/// How `group_count` groups of a call of at least `MIN_PARALLEL_LEN` values are shared among
+/// `threads` threads.
+#[cfg(feature = "rayon")]
+fn share(group_count: usize, threads: usize, stream_output: bool) -> Threading {
     if threads == 1 {
         return Threading::Serial;
     }
-    // Groups are not empty: there are values.
-    let group_count = len / group_len;
     if group_count < threads {
         return Threading::Blocks;
     }
@@ -230,5 +241,39 @@ fn threading(len: usize, group_len: usize, stream_output: bool) -> Threading {
     Threading::GroupRuns {
         groups_per_run: group_count.div_ceil(runs_per_thread * threads),
         pinned: runs_per_thread == 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_streams_beyond_the_caches() {
+        assert!(!streams(CACHE_RESIDENT_BYTES / 2));
+        assert!(streams(CACHE_RESIDENT_BYTES / 2 + 1));
+    }
+
+    #[cfg(feature = "rayon")]
+    #[test]
+    fn threads_share_groups_or_blocks() {
+        use Threading::*;
+        // Small calls stay on the calling thread whatever the pool.
+        assert_eq!(threading(MIN_PARALLEL_LEN - 1, 1, false), Serial);
+        assert_eq!(share(64, 1, false), Serial);
+        assert_eq!(share(1, 2, false), Blocks);
+        assert_eq!(share(2, 3, true), Blocks);
+        let pinned = |groups_per_run| GroupRuns {
+            groups_per_run,
+            pinned: true,
+        };
+        assert_eq!(share(2, 2, false), pinned(1));
+        assert_eq!(share(65, 2, false), pinned(33));
+        let stolen = |groups_per_run| GroupRuns {
+            groups_per_run,
+            pinned: false,
+        };
+        assert_eq!(share(64, 2, true), stolen(4));
+        assert_eq!(share(3, 2, true), stolen(1));
     }
 }
