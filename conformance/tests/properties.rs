@@ -33,8 +33,9 @@
 //!   of `x - K` (shifted sums in short f32 runs, added in f64) for a shift `K` near the mean (a
 //!   block whose mean is more than half a standard deviation from `K` is summed again about its
 //!   own), then write `y = (x - S) * scale + offset` with two FMAs, `scale = gamma * rstd` (two
-//!   f32 values) and `offset = beta - (mean - S) * scale` rounded to f32. Where `x` and the shift are within a
-//!   factor 2 (large offsets), `x - K` is exact (Sterbenz); elsewhere it is off by `u |x - K|`.
+//!   f32 values) and `offset = beta - (mean - S) * scale` rounded to f32. Where `x` and the
+//!   shift are within a factor 2 (large offsets), `x - K` is exact (Sterbenz); elsewhere it is
+//!   off by `u |x - K|`.
 //!   The moments then carry a relative error of a few `u` times
 //!   `1 + (K - mean)^2 rstd^2 <= 1.25`, whatever the offset, and the output adds a few roundings of
 //!   size `u (|ŷ| + |S - mean| rstd + 1)`. While the shifts stay within a few standard

@@ -7,8 +7,8 @@
 //! exact for `x` near `S`), and 0 otherwise. `scale` is carried as two `f32` values, so the
 //! output is rounded about once. The pass is bound by memory, not arithmetic. When input and
 //! output together exceed `CACHE_RESIDENT_BYTES`, the output is written with streaming stores
-//! (non-temporal on x86), which do not first read each line from memory (the README's
-//! performance section says what that saves). The values are the same bits either way.
+//! (non-temporal on x86), which do not first read each line from memory (the workspace
+//! README's performance section says what that saves). The values are the same bits either way.
 //!
 //! Each value passes through an [`Epilogue`] before it is stored: the identity today; an
 //! activation fused into the pass (SiLU) is another implementation of it.

@@ -28,13 +28,12 @@
 //!
 //! # Why shifted sums, and not Welford's update, inside a block
 //!
-//! Blocks are merged with Chan's formula, which is Welford's parallel update; inside a block
-//! this crate once ran Welford's per-element update in each lane (`n += 1`,
-//! `mean += (x - mean) / n`, `m2 += (x - mean_old) * (x - mean)`; last in commit fb4ee7e). Both
-//! were measured on 2026-12-01 on this project's machine (AMD EPYC Zen 4, 2 cores, AVX-512),
-//! one thread, interleaved in 41 rounds of 10 ms, with only `shifted_sums` swapped for the
-//! Welford loop of fb4ee7e and everything else as here (median ratio of the Welford version's
-//! time to this one's, three runs):
+//! Blocks are merged with Chan's formula, which is Welford's parallel update. Inside a block,
+//! Welford's per-element update in each lane (`n += 1`, `mean += (x - mean) / n`,
+//! `m2 += (x - mean_old) * (x - mean)`, the loop of commit fb4ee7e) was measured against these
+//! shifted sums on 2026-12-01 on AMD EPYC Zen 4 (2 cores, AVX-512), one thread, interleaved in
+//! 41 rounds of 10 ms, with only `shifted_sums` swapped for that loop and everything else as
+//! here (median ratio of the Welford version's time to this one's, three runs):
 //!
 //! | kernel | `(1, 320, 64, 64)` statistics pass | whole call | `(8, 256, 56, 56)` whole call |
 //! |---|---|---|---|

@@ -432,9 +432,9 @@ fn precedence_follows_the_declaration_order() {
             .weight(5).bias(7).stats(Only(5, 3)),
         row("6. bias", &overflowing, 3, 5, 7, E::BiasLength { channels: 6, len: 7 })
             .weight(6).bias(7).stats(Only(5, 3)),
-        row("7. overflow", &overflowing, 3, 5, 7, E::ShapeOverflow)
+        row("7. zero spatial", &[2, 6, 0], 3, 5, 7, E::ZeroSpatial)
             .weight(6).bias(6).stats(Only(5, 3)),
-        row("8. zero spatial", &[2, 6, 0], 3, 5, 7, E::ZeroSpatial)
+        row("8. overflow", &overflowing, 3, 5, 7, E::ShapeOverflow)
             .weight(6).bias(6).stats(Only(5, 3)),
         row("9. input", &good_shape, 3, 5, 7, E::InputLength { expected: 36, len: 5 })
             .weight(6).bias(6).stats(Only(5, 3)),

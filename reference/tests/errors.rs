@@ -255,8 +255,8 @@ fn precedence_follows_the_declaration_order() {
             .weight(5).bias(7),
         row("6. bias", &overflowing, 3, 5, E::BiasLength { channels: 6, len: 7 })
             .weight(6).bias(7),
-        row("7. overflow", &overflowing, 3, 5, E::ShapeOverflow).weight(6).bias(6),
-        row("8. zero spatial", &[2, 6, 0], 3, 5, E::ZeroSpatial).weight(6).bias(6),
+        row("7. zero spatial", &[2, 6, 0], 3, 5, E::ZeroSpatial).weight(6).bias(6),
+        row("8. overflow", &overflowing, 3, 5, E::ShapeOverflow).weight(6).bias(6),
         row("9. input", &good_shape, 3, 5, E::InputLength { expected: 36, len: 5 })
             .weight(6).bias(6),
     ];
