@@ -5,11 +5,13 @@
 //!   (an output value left unwritten is an error), [`run_at`] with the slices at offsets into
 //!   larger buffers (a write outside a slice is an error too); both give a [`KernelOutput`].
 //! * [`kernel_vs_reference`] compares a kernel's output with the `f64` reference on the same
-//!   data, with the tolerances of check (c) of [`crate::check`]
-//!   ([`KERNEL_Y_EPS32`] and the others).
+//!   data, with the constants of check (c) of [`crate::check`] ([`KERNEL_Y_EPS32`] and the
+//!   others). The mean's spread is the reference's `1 / rstd`: check (c)'s spread wherever
+//!   `eps >= 0`; for `eps < 0` check (c) bounds it by `sqrt(1 / rstd^2 - eps)`, which the
+//!   vectors need and the generated inputs of the tests do not.
 //! * [`for_each_kernel`] runs a closure for every kernel this CPU supports, then asserts that
-//!   those were the expected ones: [`Kernel::available()`], and where CI sets
-//!   `GROUPNORM_EXPECT_KERNELS` ([`expected_kernels`]), exactly that list.
+//!   those were the expected ones where CI sets `GROUPNORM_EXPECT_KERNELS`
+//!   ([`expected_kernels`]): exactly that list, in its order.
 //!
 //! ```
 //! use groupnorm_conformance::kit::{self, Inputs};
