@@ -235,8 +235,8 @@ fn run_checked(
 }
 
 /// One call of `kernel`, every output value `sentinel` before it: into buffers of exactly the
-/// right lengths, or at `offsets` into padded ones, whose sentinels around the slices must not
-/// change.
+/// right lengths (`offsets` `None`), or at `offsets` into buffers with [`PAD`] floats after each
+/// slice, whose sentinels around the slices must not change.
 fn run_once(
     kernel: Kernel,
     inputs: &Inputs<'_>,
@@ -244,25 +244,10 @@ fn run_once(
     sentinel: f32,
 ) -> Result<KernelOutput, RunError> {
     let (len, groups) = (inputs.input.len(), inputs.group_count());
-    let Some(offsets) = offsets else {
-        let mut out = KernelOutput {
-            y: vec![sentinel; len],
-            mean: vec![sentinel; groups],
-            rstd: vec![sentinel; groups],
-        };
-        kernel
-            .run(
-                &inputs.params(),
-                inputs.input,
-                &mut out.y,
-                Some(StatsBuffers::new(&mut out.mean, &mut out.rstd)),
-            )
-            .map_err(RunError::Rejected)?;
-        return Ok(out);
-    };
-    let mut input = vec![INPUT_PADDING; offsets.input + len + PAD];
+    let (offsets, pad) = offsets.map_or((Offsets::default(), 0), |offsets| (offsets, PAD));
+    let mut input = vec![INPUT_PADDING; offsets.input + len + pad];
     input[offsets.input..][..len].copy_from_slice(inputs.input);
-    let buffer = |len: usize| vec![sentinel; offsets.output + len + PAD];
+    let buffer = |len: usize| vec![sentinel; offsets.output + len + pad];
     let (mut y, mut mean, mut rstd) = (buffer(len), buffer(groups), buffer(groups));
     let at = |len: usize| offsets.output..offsets.output + len;
     kernel
@@ -291,10 +276,11 @@ fn run_once(
             return Err(RunError::WrittenOutside { output, offset });
         }
     }
+    let slice = |buffer: &[f32], len: usize| buffer[at(len)].to_vec();
     Ok(KernelOutput {
-        y: y[at(len)].to_vec(),
-        mean: mean[at(groups)].to_vec(),
-        rstd: rstd[at(groups)].to_vec(),
+        y: slice(&y, len),
+        mean: slice(&mean, groups),
+        rstd: slice(&rstd, groups),
     })
 }
 

@@ -92,10 +92,11 @@ unsafe impl Io<f32> for Avx512 {
             return unsafe { load_row(row) };
         }
         debug_assert!(row.as_ptr().addr().wrapping_sub(rows.line.addr()) < 64);
-        // SAFETY: each load reads the line after the one that holds the start of a vector of
-        // `row`: it begins inside that vector and ends no later than the vector after it:
-        // inside `row`, or the row after it, which exists (this is not the last row of the
-        // `body` given to `start_rows`, which is read in order).
+        // Each load reads the line after the one that holds the start of a vector of `row`: it
+        // begins inside that vector and ends no later than the vector after it, inside `row` or
+        // the row after it, which exists (this is not the last row of the `body` given to
+        // `start_rows`, which is read in order).
+        // SAFETY: the lines read lie within `body`, as just said.
         unsafe {
             let mut vectors = [Avx512(_mm512_setzero_ps()); UNROLL];
             for (v, values) in vectors.iter_mut().zip(row.chunks_exact(Self::LANES)) {
