@@ -9,7 +9,9 @@ Every expected value comes from ``torch.ops.aten.native_group_norm`` (CPU,
 single-threaded), run once in float32 and once in float64 on the same inputs
 upcast with ``.double()``. Nothing is computed by hand. Inputs come from
 ``torch.Generator().manual_seed(...)`` with a fixed seed per case, so the output
-is byte-for-byte reproducible. See vectors/README.md for the file format.
+is byte-for-byte reproducible. See vectors/README.md for the file format
+(schema version 2; every case written today is contiguous float32 with float32
+parameters and no activation).
 
 Only torch, numpy and the Python standard library are used.
 """
@@ -26,8 +28,14 @@ import torch
 
 PINNED_TORCH = "2.15.0"
 FORMAT = "groupnorm-vectors"
-VERSION = 1
+VERSION = 2
 GENERATOR = "vectors/export.py"
+
+# Values of the per-case keys of schema version 2. The exporter writes only the first of each
+# today; the others are defined by the schema for later cases (see vectors/README.md).
+LAYOUTS = ("contiguous", "channels_last")
+DTYPES = ("float32", "float16", "bfloat16")
+ACTIVATIONS = ("none", "silu")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -93,7 +101,14 @@ def native(x, weight, bias, num_groups, eps):
 
 
 class Case:
-    def __init__(self, name, description, x, num_groups, eps=1e-5, weight=None, bias=None):
+    def __init__(self, name, description, x, num_groups, eps=1e-5, weight=None, bias=None,
+                 layout="contiguous", dtype="float32", param_dtype="float32", activation="none"):
+        assert layout in LAYOUTS and dtype in DTYPES and param_dtype in DTYPES, name
+        assert activation in ACTIVATIONS, name
+        # Only these are computed below so far; another layout, dtype or activation needs its
+        # own input conversion, kernel call and output order here first.
+        assert (layout, dtype, param_dtype, activation) == \
+            ("contiguous", "float32", "float32", "none"), name
         assert x.dtype == torch.float32
         assert NAME_RE.match(name), name
         c = x.shape[1]
@@ -107,6 +122,10 @@ class Case:
         self.x = x.contiguous()
         self.num_groups = num_groups
         self.eps = float(eps)
+        self.layout = layout
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.activation = activation
         self.weight = weight
         self.bias = bias
 
@@ -143,13 +162,17 @@ class Case:
             f"{i}\"shape\": [{', '.join(str(int(d)) for d in self.x.shape)}],\n"
             f"{i}\"num_groups\": {self.num_groups},\n"
             f"{i}\"eps\": {fmt_f64(self.eps)},\n"
+            f"{i}\"layout\": {json.dumps(self.layout)},\n"
+            f"{i}\"dtype\": {json.dumps(self.dtype)},\n"
+            f"{i}\"param_dtype\": {json.dumps(self.param_dtype)},\n"
+            f"{i}\"activation\": {json.dumps(self.activation)},\n"
             f"{i}\"has_weight\": {'true' if self.weight is not None else 'false'},\n"
             f"{i}\"has_bias\": {'true' if self.bias is not None else 'false'},\n"
             f"{i}\"input\": {arr(xs, fmt_f32)},\n"
             f"{i}\"weight\": {w},\n"
             f"{i}\"bias\": {b},\n"
             f"{i}\"expected\": {{\n"
-            + block("float32", self.f32, fmt_f32)
+            + block(self.dtype, self.f32, fmt_f32)
             + ",\n"
             + block("float64", self.f64, fmt_f64)
             + "\n"
@@ -508,8 +531,9 @@ def validate(text, torch_version, cases):
     assert doc["format"] == FORMAT and doc["version"] == VERSION
     assert doc["torch_version"] == torch_version and doc["generator"] == GENERATOR
     assert len(doc["cases"]) == len(cases)
-    keys = ["name", "description", "shape", "num_groups", "eps", "has_weight", "has_bias",
-            "input", "weight", "bias", "expected"]
+    keys = ["name", "description", "shape", "num_groups", "eps", "layout", "dtype",
+            "param_dtype", "activation", "has_weight", "has_bias", "input", "weight", "bias",
+            "expected"]
     for got, case in zip(doc["cases"], cases):
         lbl = case.name
         assert list(got) == keys, lbl
@@ -517,6 +541,10 @@ def validate(text, torch_version, cases):
         assert got["num_groups"] == case.num_groups
         assert isinstance(got["eps"], float) and got["eps"] == case.eps
         assert math.copysign(1.0, got["eps"]) == math.copysign(1.0, case.eps)
+        for key in ("layout", "dtype", "param_dtype", "activation"):
+            assert got[key] == getattr(case, key), f"{lbl}.{key}"
+        assert got["layout"] in LAYOUTS and got["activation"] in ACTIVATIONS, lbl
+        assert got["dtype"] in DTYPES and got["param_dtype"] in DTYPES, lbl
         n = int(np.prod(case.x.shape))
         assert len(got["input"]) == n
         _same_bits(_decode(got["input"], np.float32), flat_np(case.x), lbl + ".input")
@@ -527,15 +555,15 @@ def validate(text, torch_version, cases):
             else:
                 _same_bits(_decode(got[key], np.float32), flat_np(t), f"{lbl}.{key}")
         exp = got["expected"]
-        assert list(exp) == ["float32", "float64"], lbl
-        for dname, dtype, want in (("float32", np.float32, case.f32),
+        assert list(exp) == [case.dtype, "float64"], lbl
+        for dname, dtype, want in ((case.dtype, np.float32, case.f32),
                                    ("float64", np.float64, case.f64)):
             assert list(exp[dname]) == ["y", "mean", "rstd"], lbl
             for key, w in zip(("y", "mean", "rstd"), want):
                 assert w.dtype == dtype
                 _same_bits(_decode(exp[dname][key], dtype), w, f"{lbl}.{dname}.{key}")
-        assert len(exp["float32"]["y"]) == n
-        assert len(exp["float32"]["mean"]) == case.x.shape[0] * case.num_groups
+        assert len(exp[case.dtype]["y"]) == n
+        assert len(exp[case.dtype]["mean"]) == case.x.shape[0] * case.num_groups
 
 
 def main():

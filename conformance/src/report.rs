@@ -1,12 +1,27 @@
-//! Per-case results of a kernel against PyTorch, and their rendering as a table.
+//! A subject checked case by case ([`check_subject`]), its grades ([`Summary`]), and the report
+//! as Markdown ([`render`]) or JSON ([`to_json`]).
 
-use crate::check::{self, Accuracy};
+use crate::check::{self, Accuracy, PYTORCH_MARGIN_EPS32};
 use crate::format::{format_abs, format_eps, format_units};
+use crate::subject::{CaseInputs, Precision, Subject};
+use crate::variant::{SchemaName, Variant};
 use crate::vectors::Case;
-use groupnorm_optimized::Kernel;
+use serde_json::{json, Value};
 use std::fmt::Write as _;
 
-/// One case run through one kernel: check (c) of [`check`].
+/// What became of one case.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Every check within its tolerance, and at least as accurate as PyTorch float32 (with the
+    /// margin of `check`).
+    Pass,
+    /// Why not: each failing check, in words.
+    Fail(Vec<String>),
+    /// The subject does not run cases like this one, and why; counted apart, never a pass.
+    NotSupported(String),
+}
+
+/// One case run through one subject.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CaseReport {
     pub case: String,
@@ -14,82 +29,157 @@ pub struct CaseReport {
     pub shape: String,
     pub num_groups: usize,
     pub eps: f64,
-    pub kernel: &'static str,
-    /// The kernel's `y` against PyTorch float64.
-    pub ours: Accuracy,
+    pub variant: Variant,
+    pub verdict: Verdict,
+    /// The subject's `y` against PyTorch float64, where it ran (`None` when not supported; an
+    /// infinite error when it gave no output).
+    pub ours: Option<Accuracy>,
     /// PyTorch float32's `y` against PyTorch float64.
     pub pytorch: Accuracy,
-    /// Why the case failed; empty when it passed.
-    pub failures: Vec<String>,
 }
 
 impl CaseReport {
+    /// Not failed: passed, or not supported.
     pub fn passed(&self) -> bool {
-        self.failures.is_empty()
+        !matches!(self.verdict, Verdict::Fail(_))
     }
 }
 
-/// Runs `kernel` on `case` and checks its outputs against PyTorch float64.
-pub fn evaluate(case: &Case, kernel: Kernel) -> CaseReport {
-    let (ours, failures) = match check::run_kernel(case, kernel) {
-        Ok(out) => {
-            let checks = check::kernel_vs_f64(case, &out);
-            (checks.ours, checks.failures())
+/// One subject on a set of cases.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubjectReport {
+    pub subject: String,
+    pub precision: Precision,
+    /// In the order the cases were given.
+    pub cases: Vec<CaseReport>,
+}
+
+/// The worst error per case of one implementation, over a set of cases, in eps32.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grades {
+    /// Cases graded.
+    pub count: usize,
+    /// The largest, with its case (`None` without cases).
+    pub worst: Option<(f64, String)>,
+    /// The median (the lower middle for an even count; `None` without cases).
+    pub median: Option<f64>,
+    /// Cases within 1, 4 and 16 eps32.
+    pub within: [(f64, usize); 3],
+}
+
+impl Grades {
+    fn of<'a>(errors: impl Iterator<Item = (f64, &'a str)>) -> Grades {
+        let mut errors: Vec<(f64, &str)> = errors.collect();
+        errors.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let within = [1.0, 4.0, 16.0].map(|t| (t, errors.iter().filter(|e| e.0 <= t).count()));
+        Grades {
+            count: errors.len(),
+            worst: errors.last().map(|&(e, case)| (e, case.to_owned())),
+            median: (!errors.is_empty()).then(|| errors[(errors.len() - 1) / 2].0),
+            within,
         }
-        Err(e) => (
-            Accuracy {
-                max_abs: f64::INFINITY,
-                eps32_units: f64::INFINITY,
-            },
-            vec![e.to_string()],
-        ),
-    };
-    CaseReport {
-        case: case.name.clone(),
-        shape: case.shape_string(),
-        num_groups: case.num_groups,
-        eps: case.eps,
-        kernel: kernel.name(),
-        ours,
-        pytorch: Accuracy::of_pytorch_f32(case),
-        failures,
     }
 }
 
-/// The table, one row per report, then the failures and two summary lines:
-/// `N passed, M failed` and the worst errors of ours and of PyTorch float32 over all cases.
-pub fn render(reports: &[CaseReport]) -> String {
-    let header = [
-        "case",
-        "shape",
-        "G",
-        "eps",
-        "kernel",
-        "ours max abs",
-        "ours (eps32)",
-        "PyTorch f32 (eps32)",
-        "result",
-    ];
-    // Numbers are right-aligned, text left-aligned.
-    let right = [false, false, true, true, false, true, true, true, false];
-    let rows: Vec<[String; 9]> = reports
-        .iter()
-        .map(|r| {
-            [
-                r.case.clone(),
-                r.shape.clone(),
-                r.num_groups.to_string(),
-                format_eps(r.eps),
-                r.kernel.to_owned(),
-                format_abs(r.ours.max_abs),
-                format_units(r.ours.eps32_units),
-                format_units(r.pytorch.eps32_units),
-                if r.passed() { "PASS" } else { "FAIL" }.to_owned(),
-            ]
+/// A subject's counts and grades.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub not_supported: usize,
+    /// The subject's worst `y` error per case, over the cases it ran.
+    pub ours: Grades,
+    /// PyTorch float32's, over the same cases.
+    pub pytorch: Grades,
+}
+
+impl SubjectReport {
+    /// No case failed (cases not supported do not fail).
+    pub fn passed(&self) -> bool {
+        self.cases.iter().all(CaseReport::passed)
+    }
+
+    pub fn summary(&self) -> Summary {
+        let count = |f: fn(&Verdict) -> bool| self.cases.iter().filter(|c| f(&c.verdict)).count();
+        let ran = || self.cases.iter().filter_map(|c| Some((c.ours?, c)));
+        Summary {
+            passed: count(|v| matches!(v, Verdict::Pass)),
+            failed: count(|v| matches!(v, Verdict::Fail(_))),
+            not_supported: count(|v| matches!(v, Verdict::NotSupported(_))),
+            ours: Grades::of(ran().map(|(ours, c)| (ours.eps32_units, c.case.as_str()))),
+            pytorch: Grades::of(ran().map(|(_, c)| (c.pytorch.eps32_units, c.case.as_str()))),
+        }
+    }
+}
+
+/// Runs `subject` on every case it supports and checks its outputs against PyTorch float64
+/// (`check::check_outputs`, with the subject's [`Precision`]); the others are reported as not
+/// supported.
+pub fn check_subject<'a>(
+    subject: &dyn Subject,
+    cases: impl IntoIterator<Item = &'a Case>,
+) -> SubjectReport {
+    let precision = subject.precision();
+    let cases = cases
+        .into_iter()
+        .map(|case| {
+            let inputs = CaseInputs::of(case);
+            let (verdict, ours) = match subject.unsupported(&inputs) {
+                Some(why) => (Verdict::NotSupported(why), None),
+                None => match subject.run(&inputs) {
+                    Ok(out) => {
+                        let checks = check::check_outputs(case, &out, precision);
+                        let failures = checks.failures();
+                        let verdict = if failures.is_empty() {
+                            Verdict::Pass
+                        } else {
+                            Verdict::Fail(failures)
+                        };
+                        (verdict, Some(checks.ours))
+                    }
+                    Err(why) => {
+                        let none = Accuracy {
+                            max_abs: f64::INFINITY,
+                            eps32_units: f64::INFINITY,
+                        };
+                        (Verdict::Fail(vec![format!("no output: {why}")]), Some(none))
+                    }
+                },
+            };
+            CaseReport {
+                case: case.name.clone(),
+                shape: case.shape_string(),
+                num_groups: case.num_groups,
+                eps: case.eps,
+                variant: case.variant,
+                verdict,
+                ours,
+                pytorch: Accuracy::of_pytorch_f32(case),
+            }
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
+    SubjectReport {
+        subject: subject.name().to_owned(),
+        precision,
+        cases,
+    }
+}
+
+/// What each precision's tolerances are, in words, for the report.
+fn tolerance_words(precision: Precision) -> &'static str {
+    match precision {
+        Precision::Float32 => {
+            "y within 16 eps32 of max(1, |y64|), mean within 4 eps32 of |mean| + spread, \
+             rstd within 8 eps32 relative (check (c))"
+        }
+        Precision::Float64 => "f64 rounding scaled by the group's condition (check (a))",
+    }
+}
+
+/// A Markdown table: `header`, then `rows`; `right` marks the right-aligned columns.
+fn table(header: &[&str], right: &[bool], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
@@ -97,7 +187,7 @@ pub fn render(reports: &[CaseReport]) -> String {
     let mut out = String::new();
     let line = |out: &mut String, cells: &[&str]| {
         out.push('|');
-        for ((cell, &w), &r) in cells.iter().zip(&widths).zip(&right) {
+        for ((cell, &w), &r) in cells.iter().zip(&widths).zip(right) {
             if r {
                 let _ = write!(out, " {cell:>w$} |");
             } else {
@@ -106,71 +196,259 @@ pub fn render(reports: &[CaseReport]) -> String {
         }
         out.push('\n');
     };
-    line(&mut out, &header);
+    line(&mut out, header);
     out.push('|');
-    for (&w, &r) in widths.iter().zip(&right) {
+    for (&w, &r) in widths.iter().zip(right) {
         let dashes = "-".repeat(w + 1);
-        if r {
-            let _ = write!(out, "{dashes}:|");
-        } else {
-            let _ = write!(out, "{dashes}-|");
-        }
+        let _ = write!(out, "{dashes}{}|", if r { ':' } else { '-' });
     }
     out.push('\n');
-    for row in &rows {
-        line(&mut out, &row.each_ref().map(String::as_str));
+    for row in rows {
+        line(
+            &mut out,
+            &row.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
     }
-
-    let failed: Vec<&CaseReport> = reports.iter().filter(|r| !r.passed()).collect();
-    if !failed.is_empty() {
-        out.push_str("\nFailures:\n");
-        for r in &failed {
-            for why in &r.failures {
-                let _ = writeln!(out, "- {} ({}): {why}", r.case, r.kernel);
-            }
-        }
-    }
-    out.push('\n');
-    let _ = writeln!(
-        out,
-        "{} passed, {} failed",
-        reports.len() - failed.len(),
-        failed.len()
-    );
-    out.push_str(&summary_line(reports));
-    out.push('\n');
     out
 }
 
-/// The worst error of ours and of PyTorch float32, each with its case. When PyTorch's worst is
-/// infinite (NaN where float64 is finite), its worst finite error is given too.
-fn summary_line(reports: &[CaseReport]) -> String {
-    let worst = |units: &dyn Fn(&CaseReport) -> f64, finite_only: bool| {
-        reports
+/// The report as Markdown: per subject a table of its cases, its failures and the cases it
+/// does not support; then one summary table of every subject, with PyTorch float32's grades on
+/// the same cases beside each.
+pub fn render(reports: &[SubjectReport]) -> String {
+    let mut out = String::new();
+    for report in reports {
+        let _ = writeln!(
+            out,
+            "## {}\n\nTolerance: {}; and per case, the worst y error at most PyTorch float32's + {} eps32.\n",
+            report.subject,
+            tolerance_words(report.precision),
+            format_units(PYTORCH_MARGIN_EPS32)
+        );
+        let header = [
+            "case",
+            "shape",
+            "G",
+            "eps",
+            "ours max abs",
+            "ours (eps32)",
+            "PyTorch f32 (eps32)",
+            "result",
+        ];
+        let right = [false, false, true, true, true, true, true, false];
+        let rows: Vec<Vec<String>> = report
+            .cases
             .iter()
-            .filter(|r| !finite_only || units(r).is_finite())
-            .max_by(|a, b| units(a).total_cmp(&units(b)))
-            .map(|r| (units(r), r.case.as_str()))
-    };
-    let ours = |r: &CaseReport| r.ours.eps32_units;
-    let pytorch = |r: &CaseReport| r.pytorch.eps32_units;
-    let describe = |w: Option<(f64, &str)>| match w {
-        Some((units, case)) => format!("{} eps32 ({case})", format_units(units)),
-        None => "none (no cases)".into(),
-    };
-    let mut line = format!(
-        "worst error vs PyTorch float64: ours {}, PyTorch float32 {}",
-        describe(worst(&ours, false)),
-        describe(worst(&pytorch, false)),
-    );
-    if let Some((units, _)) = worst(&pytorch, false) {
-        if !units.is_finite() {
-            let _ = write!(
-                line,
-                " (NaN where float64 is finite); PyTorch float32's worst finite error {}",
-                describe(worst(&pytorch, true))
-            );
+            .map(|r| {
+                let (abs, units) = match r.ours {
+                    Some(ours) => (format_abs(ours.max_abs), format_units(ours.eps32_units)),
+                    None => ("-".into(), "-".into()),
+                };
+                vec![
+                    r.case.clone(),
+                    r.shape.clone(),
+                    r.num_groups.to_string(),
+                    format_eps(r.eps),
+                    abs,
+                    units,
+                    format_units(r.pytorch.eps32_units),
+                    match r.verdict {
+                        Verdict::Pass => "PASS",
+                        Verdict::Fail(_) => "FAIL",
+                        Verdict::NotSupported(_) => "not supported",
+                    }
+                    .to_owned(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&header, &right, &rows));
+        let mut failures = String::new();
+        let mut unsupported = String::new();
+        for r in &report.cases {
+            match &r.verdict {
+                Verdict::Pass => {}
+                Verdict::Fail(why) => {
+                    for why in why {
+                        let _ = writeln!(failures, "- {}: {why}", r.case);
+                    }
+                }
+                Verdict::NotSupported(why) => {
+                    let _ = writeln!(unsupported, "- {}: {why}", r.case);
+                }
+            }
         }
+        if !failures.is_empty() {
+            let _ = write!(out, "\nFailures:\n{failures}");
+        }
+        if !unsupported.is_empty() {
+            let _ = write!(out, "\nNot supported:\n{unsupported}");
+        }
+        out.push('\n');
     }
-    line
+    out.push_str(&render_summary(reports));
+    out
+}
+
+/// The summary table alone: one row per subject and one for PyTorch float32 on its cases.
+pub fn render_summary(reports: &[SubjectReport]) -> String {
+    let header = [
+        "subject",
+        "pass",
+        "fail",
+        "not supported",
+        "worst (eps32)",
+        "worst case",
+        "median",
+        "<= 1",
+        "<= 4",
+        "<= 16",
+    ];
+    let right = [false, true, true, true, true, false, true, true, true, true];
+    let grade_cells = |g: &Grades| {
+        let (worst, case) = match &g.worst {
+            Some((e, case)) => (format_units(*e), case.clone()),
+            None => ("-".into(), "-".into()),
+        };
+        let median = g.median.map_or("-".into(), format_units);
+        let mut cells = vec![worst, case, median];
+        cells.extend(g.within.iter().map(|&(_, n)| format!("{n}/{}", g.count)));
+        cells
+    };
+    let mut rows = Vec::new();
+    for report in reports {
+        let s = report.summary();
+        let mut row = vec![
+            report.subject.clone(),
+            s.passed.to_string(),
+            s.failed.to_string(),
+            s.not_supported.to_string(),
+        ];
+        row.extend(grade_cells(&s.ours));
+        rows.push(row);
+        let mut row = vec![
+            format!("PyTorch float32 on {}'s cases", report.subject),
+            "".into(),
+            "".into(),
+            "".into(),
+        ];
+        row.extend(grade_cells(&s.pytorch));
+        rows.push(row);
+    }
+    let mut out = String::from("## Summary\n\nWorst y error per case against PyTorch float64, in eps32 of max(1, |y64|).\n\n");
+    out.push_str(&table(&header, &right, &rows));
+    let (passed, failed): (Vec<_>, Vec<_>) = reports.iter().partition(|r| r.passed());
+    let _ = writeln!(
+        out,
+        "\n{} of {} subjects passed{}",
+        passed.len(),
+        reports.len(),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = failed.iter().map(|r| r.subject.as_str()).collect();
+            format!("; failed: {}", names.join(", "))
+        }
+    );
+    out
+}
+
+/// A number for the JSON report: non-finite values as the vectors write them.
+fn number(v: f64) -> Value {
+    if v.is_nan() {
+        json!("NaN")
+    } else if v.is_infinite() {
+        json!(if v > 0.0 { "Infinity" } else { "-Infinity" })
+    } else {
+        json!(v)
+    }
+}
+
+fn grades_json(g: &Grades) -> Value {
+    json!({
+        "count": g.count,
+        "worst_eps32": g.worst.as_ref().map_or(Value::Null, |(e, _)| number(*e)),
+        "worst_case": g.worst.as_ref().map(|(_, c)| c.as_str()),
+        "median_eps32": g.median.map_or(Value::Null, number),
+        "within_1_eps32": g.within[0].1,
+        "within_4_eps32": g.within[1].1,
+        "within_16_eps32": g.within[2].1,
+    })
+}
+
+/// The report as JSON (`"format": "groupnorm-report"`, described in `vectors/README.md`), for
+/// another project's CI.
+pub fn to_json(reports: &[SubjectReport]) -> String {
+    let subjects: Vec<Value> = reports
+        .iter()
+        .map(|report| {
+            let s = report.summary();
+            let cases: Vec<Value> = report
+                .cases
+                .iter()
+                .map(|r| {
+                    let (verdict, failures, reason) = match &r.verdict {
+                        Verdict::Pass => ("pass", vec![], None),
+                        Verdict::Fail(why) => ("fail", why.clone(), None),
+                        Verdict::NotSupported(why) => ("not_supported", vec![], Some(why)),
+                    };
+                    json!({
+                        "case": r.case,
+                        "shape": r.shape,
+                        "num_groups": r.num_groups,
+                        "eps": r.eps,
+                        "layout": r.variant.layout.schema_name(),
+                        "dtype": r.variant.dtype.schema_name(),
+                        "activation": r.variant.activation.schema_name(),
+                        "verdict": verdict,
+                        "ours_eps32": r.ours.map_or(Value::Null, |a| number(a.eps32_units)),
+                        "ours_max_abs": r.ours.map_or(Value::Null, |a| number(a.max_abs)),
+                        "pytorch_float32_eps32": number(r.pytorch.eps32_units),
+                        "failures": failures,
+                        "not_supported": reason,
+                    })
+                })
+                .collect();
+            json!({
+                "subject": report.subject,
+                "precision": match report.precision {
+                    Precision::Float32 => "float32",
+                    Precision::Float64 => "float64",
+                },
+                "passed": report.passed(),
+                "summary": {
+                    "passed": s.passed,
+                    "failed": s.failed,
+                    "not_supported": s.not_supported,
+                    "ours": grades_json(&s.ours),
+                    "pytorch_float32": grades_json(&s.pytorch),
+                },
+                "cases": cases,
+            })
+        })
+        .collect();
+    let report = json!({
+        "format": "groupnorm-report",
+        "version": 1,
+        "passed": reports.iter().all(SubjectReport::passed),
+        "subjects": subjects,
+    });
+    let mut text = serde_json::to_string_pretty(&report).expect("a JSON value serializes");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grades_count_and_take_the_lower_median() {
+        let g = Grades::of([(0.5, "a"), (20.0, "b"), (3.0, "c"), (f64::INFINITY, "d")].into_iter());
+        assert_eq!(g.count, 4);
+        assert_eq!(g.worst, Some((f64::INFINITY, "d".into())));
+        assert_eq!(g.median, Some(3.0));
+        assert_eq!(g.within, [(1.0, 1), (4.0, 2), (16.0, 2)]);
+        let none = Grades::of(std::iter::empty());
+        assert_eq!((none.count, none.worst, none.median), (0, None, None));
+    }
 }

@@ -1,4 +1,4 @@
-//! Loading and validating vector files (schema version 1, see `vectors/README.md`).
+//! Loading and validating vector files (schema versions 1 and 2, see `vectors/README.md`).
 //!
 //! A file is parsed with `serde_json` into a [`serde_json::Value`] and then walked field by field,
 //! so that every problem is reported as a [`LoadError`] naming the file, the case and the field,
@@ -7,6 +7,7 @@
 //! `"-Infinity"`. Float32 values are the `f64` cast with `as f32`, which the exporter guarantees
 //! gives back the exact float32 bits PyTorch produced.
 
+use crate::variant::{Activation, DType, Layout, SchemaName, Variant};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::fmt;
@@ -14,8 +15,12 @@ use std::path::{Path, PathBuf};
 
 /// The `format` field every vector file carries.
 pub const FORMAT: &str = "groupnorm-vectors";
-/// The schema version this crate reads.
-pub const VERSION: u64 = 1;
+/// The schema version `vectors/export.py` writes. This crate also reads version 1, whose cases
+/// are those of version 2 without `layout`, `dtype`, `param_dtype`, `activation` and
+/// `backward` (the defaults of [`Variant`], and no backward case).
+pub const VERSION: u64 = 2;
+/// Every schema version this crate reads.
+pub const VERSIONS: [u64; 2] = [1, 2];
 
 /// One vector file.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,16 +45,46 @@ pub struct Case {
     pub num_groups: usize,
     /// PyTorch's `eps` (a Python float); it may be 0 or negative.
     pub eps: f64,
+    /// The layout, the element types and the activation.
+    pub variant: Variant,
     /// gamma, one per channel.
     pub weight: Option<Vec<f32>>,
     /// beta, one per channel.
     pub bias: Option<Vec<f32>>,
-    /// The input, flattened in C order.
+    /// The input, in the memory order of `variant.layout`; every value is one of
+    /// `variant.dtype` (float32 holds the values of both half types exactly).
     pub input: Vec<f32>,
-    /// PyTorch's float32 results on `input`.
-    pub expected_f32: Expected<f32>,
-    /// PyTorch's float64 results on `input` upcast to float64.
+    /// PyTorch's results on `input` in the case's own type (the `expected` block named by
+    /// `variant.dtype`: `float32` for every vector today): `y` of that type, `mean` and `rstd`
+    /// float32.
+    pub expected_native: Expected<f32>,
+    /// PyTorch's float64 results on `input` upcast to float64: what subjects are graded against.
     pub expected_f64: Expected<f64>,
+    /// A backward case: `grad_output` with PyTorch's gradients (schema version 2; no vector has
+    /// one yet).
+    pub backward: Option<Backward>,
+}
+
+/// The backward half of a case: `grad_output` and PyTorch's gradients for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backward {
+    /// Like `input`: same length, layout and type.
+    pub grad_output: Vec<f32>,
+    /// In the case's own type (`grad_weight` and `grad_bias` of `param_dtype`).
+    pub expected_native: Gradients<f32>,
+    /// On the values upcast to float64.
+    pub expected_f64: Gradients<f64>,
+}
+
+/// `native_group_norm_backward`'s outputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gradients<T> {
+    /// Like `input`.
+    pub grad_input: Vec<T>,
+    /// One per channel, where the case has a weight.
+    pub grad_weight: Option<Vec<T>>,
+    /// One per channel, where the case has a bias.
+    pub grad_bias: Option<Vec<T>>,
 }
 
 /// `native_group_norm`'s three outputs: `y` like the input, `mean` and `rstd` with `N * G` values.
@@ -86,14 +121,26 @@ impl Case {
         self.batch() * self.num_groups
     }
 
-    /// The group (`n * G + g`) that the flat input index `i` belongs to.
-    pub fn group_of(&self, i: usize) -> usize {
-        i / self.group_len()
+    /// The channel `c` of `input[i]` (in the case's layout).
+    pub fn channel_of(&self, i: usize) -> usize {
+        match self.variant.layout {
+            Layout::Contiguous => (i / self.channel_len()) % self.channels(),
+            Layout::ChannelsLast => i % self.channels(),
+        }
     }
 
-    /// The channel `c` of the flat input index `i`.
-    pub fn channel_of(&self, i: usize) -> usize {
-        (i / self.channel_len()) % self.channels()
+    /// The group (`n * G + g`) that `input[i]` belongs to (in the case's layout).
+    pub fn group_of(&self, i: usize) -> usize {
+        let sample_len = self.channels() * self.channel_len();
+        let n = i / sample_len;
+        n * self.num_groups + self.channel_of(i) / (self.channels() / self.num_groups)
+    }
+
+    /// The indices of `input` that group `group` (`n * G + g`) holds, in memory order.
+    pub fn group_indices(&self, group: usize) -> impl Iterator<Item = usize> + '_ {
+        let sample_len = self.channels() * self.channel_len();
+        let start = group / self.num_groups * sample_len;
+        (start..start + sample_len).filter(move |&i| self.group_of(i) == group)
     }
 
     /// gamma of channel `c` (1 without weight).
@@ -156,8 +203,9 @@ pub struct CaseRef {
     pub name: Option<String>,
 }
 
-/// What is wrong with a vector file.
+/// What is wrong with a vector file (or an inputs or results file).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Problem {
     /// The file could not be read.
     Io(String),
@@ -167,14 +215,17 @@ pub enum Problem {
         column: usize,
         message: String,
     },
-    /// The `format` field is not [`FORMAT`].
-    WrongFormat { found: String },
-    /// The `version` field is not [`VERSION`].
-    UnsupportedVersion { found: String },
+    /// The `format` field is not the file's format ([`FORMAT`] for a vector file).
+    WrongFormat {
+        expected: &'static str,
+        found: String,
+    },
+    /// The `version` field is none of the versions this crate reads of the file's format.
+    UnsupportedVersion { found: String, supported: Vec<u64> },
     /// A required field is absent.
     MissingField,
-    /// A field the schema does not have.
-    UnknownField,
+    /// A field the file's schema version does not have.
+    UnknownField { version: u64 },
     /// A value of the wrong JSON type.
     WrongType {
         expected: &'static str,
@@ -184,6 +235,13 @@ pub enum Problem {
     BadNumberString { found: String },
     /// A finite float32 field whose value is beyond the float32 range.
     NotFloat32 { value: f64 },
+    /// A value that its field's type (float16 or bfloat16) does not hold.
+    NotOfType { value: f32, dtype: &'static str },
+    /// A string that is none of the names the field takes.
+    NotOneOf {
+        expected: Vec<&'static str>,
+        found: String,
+    },
     /// `has_weight` / `has_bias` disagrees with whether the array is `null`.
     FlagMismatch {
         flag: &'static str,
@@ -199,6 +257,8 @@ pub enum Problem {
     InvalidShape(String),
     /// Two cases with the same name (in one file, or across the files loaded together).
     DuplicateName { first: String },
+    /// A results file names a case that none of the vector files given holds.
+    UnknownCase,
 }
 
 impl fmt::Display for LoadError {
@@ -226,15 +286,21 @@ impl fmt::Display for Problem {
                 column,
                 message,
             } => write!(f, "not valid JSON at line {line}, column {column}: {message}"),
-            Problem::WrongFormat { found } => {
-                write!(f, "expected \"{FORMAT}\", found {found}")
+            Problem::WrongFormat { expected, found } => {
+                write!(f, "expected \"{expected}\", found {found}")
             }
-            Problem::UnsupportedVersion { found } => write!(
-                f,
-                "unsupported schema version {found}; this runner reads version {VERSION}"
-            ),
+            Problem::UnsupportedVersion { found, supported } => {
+                let versions: Vec<String> = supported.iter().map(u64::to_string).collect();
+                write!(
+                    f,
+                    "unsupported schema version {found}; this runner reads version {}",
+                    versions.join(" and ")
+                )
+            }
             Problem::MissingField => write!(f, "missing"),
-            Problem::UnknownField => write!(f, "not a field of schema version {VERSION}"),
+            Problem::UnknownField { version } => {
+                write!(f, "not a field of schema version {version}")
+            }
             Problem::WrongType { expected, found } => {
                 write!(f, "expected {expected}, found {found}")
             }
@@ -244,6 +310,13 @@ impl fmt::Display for Problem {
             ),
             Problem::NotFloat32 { value } => {
                 write!(f, "{value:e} is a finite number outside the float32 range")
+            }
+            Problem::NotOfType { value, dtype } => {
+                write!(f, "{value:e} is not a {dtype} value")
+            }
+            Problem::NotOneOf { expected, found } => {
+                let names: Vec<String> = expected.iter().map(|n| format!("\"{n}\"")).collect();
+                write!(f, "expected one of {}, found {found}", names.join(", "))
             }
             Problem::FlagMismatch { flag, flag_value } => {
                 if *flag_value {
@@ -261,6 +334,7 @@ impl fmt::Display for Problem {
             Problem::DuplicateName { first } => {
                 write!(f, "the case name is already used in {first}")
             }
+            Problem::UnknownCase => write!(f, "no case of this name in the vector files given"),
         }
     }
 }
@@ -331,45 +405,22 @@ pub fn parse_file(path: &Path, text: &str) -> Result<VectorFile, LoadError> {
     let fail = |case: Option<CaseRef>, field: Option<String>, problem: Problem| {
         LoadError::new(path.to_path_buf(), case, field, problem)
     };
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        fail(
-            None,
-            None,
-            Problem::Json {
-                line: e.line(),
-                column: e.column(),
-                message: strip_position(&e.to_string()),
-            },
-        )
-    })?;
-    let top = Fields::new(&value, "").map_err(|(field, p)| fail(None, field, p))?;
+    let value = parse_json(text).map_err(|p| fail(None, None, p))?;
+    let stated = value.get("version").and_then(Value::as_u64);
+    // The top level is the same in both versions.
+    let top = Fields::new(&value, "", stated.unwrap_or(VERSION))
+        .map_err(|(field, p)| fail(None, field, p))?;
     top.only(&["format", "version", "torch_version", "generator", "cases"])
         .map_err(|(field, p)| fail(None, field, p))?;
-    let header = || -> FieldResult<(String, String, &Vec<Value>)> {
-        let format = top.get("format")?;
-        if format.as_str() != Some(FORMAT) {
-            return Err((
-                Some("format".into()),
-                Problem::WrongFormat {
-                    found: format.to_string(),
-                },
-            ));
-        }
-        let version = top.get("version")?;
-        if version.as_u64() != Some(VERSION) {
-            return Err((
-                Some("version".into()),
-                Problem::UnsupportedVersion {
-                    found: version.to_string(),
-                },
-            ));
-        }
+    let header = || -> FieldResult<(u64, String, String, &Vec<Value>)> {
+        top.format(FORMAT)?;
+        let version = top.version(&VERSIONS)?;
         let torch_version = top.string("torch_version")?;
         let generator = top.string("generator")?;
         let cases = top.array("cases")?;
-        Ok((torch_version, generator, cases))
+        Ok((version, torch_version, generator, cases))
     };
-    let (torch_version, generator, raw_cases) =
+    let (version, torch_version, generator, raw_cases) =
         header().map_err(|(field, p)| fail(None, field, p))?;
 
     let mut cases = Vec::with_capacity(raw_cases.len());
@@ -377,7 +428,8 @@ pub fn parse_file(path: &Path, text: &str) -> Result<VectorFile, LoadError> {
     for (index, raw) in raw_cases.iter().enumerate() {
         let name = raw.get("name").and_then(Value::as_str).map(str::to_owned);
         let case_ref = CaseRef { index, name };
-        let case = parse_case(raw).map_err(|(field, p)| fail(Some(case_ref.clone()), field, p))?;
+        let case = parse_case(raw, version)
+            .map_err(|(field, p)| fail(Some(case_ref.clone()), field, p))?;
         if !names.insert(case.name.clone()) {
             return Err(fail(
                 Some(case_ref),
@@ -397,6 +449,15 @@ pub fn parse_file(path: &Path, text: &str) -> Result<VectorFile, LoadError> {
     })
 }
 
+/// The JSON value of `text`.
+pub(crate) fn parse_json(text: &str) -> Result<Value, Problem> {
+    serde_json::from_str(text).map_err(|e| Problem::Json {
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    })
+}
+
 /// serde_json appends " at line L column C" to its messages; the position is reported apart.
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
@@ -405,18 +466,24 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-type FieldResult<T> = Result<T, (Option<String>, Problem)>;
+pub(crate) type FieldResult<T> = Result<T, (Option<String>, Problem)>;
 
 /// The fields of one JSON object, with `prefix` naming the object in errors.
-struct Fields<'a> {
-    map: &'a Map<String, Value>,
-    prefix: &'a str,
+pub(crate) struct Fields<'a> {
+    pub(crate) map: &'a Map<String, Value>,
+    prefix: String,
+    /// The schema version, for [`Problem::UnknownField`].
+    version: u64,
 }
 
 impl<'a> Fields<'a> {
-    fn new(value: &'a Value, prefix: &'a str) -> FieldResult<Self> {
+    pub(crate) fn new(value: &'a Value, prefix: &str, version: u64) -> FieldResult<Self> {
         match value {
-            Value::Object(map) => Ok(Fields { map, prefix }),
+            Value::Object(map) => Ok(Fields {
+                map,
+                prefix: prefix.to_owned(),
+                version,
+            }),
             other => Err((
                 (!prefix.is_empty()).then(|| prefix.to_owned()),
                 Problem::WrongType {
@@ -436,17 +503,76 @@ impl<'a> Fields<'a> {
     }
 
     /// Rejects keys that are not in `allowed`.
-    fn only(&self, allowed: &[&str]) -> FieldResult<()> {
+    pub(crate) fn only(&self, allowed: &[&str]) -> FieldResult<()> {
         match self.map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(key) => Err((Some(self.path(key)), Problem::UnknownField)),
+            Some(key) => Err((
+                Some(self.path(key)),
+                Problem::UnknownField {
+                    version: self.version,
+                },
+            )),
             None => Ok(()),
         }
     }
 
-    fn get(&self, key: &str) -> FieldResult<&'a Value> {
+    pub(crate) fn get(&self, key: &str) -> FieldResult<&'a Value> {
         self.map
             .get(key)
             .ok_or_else(|| (Some(self.path(key)), Problem::MissingField))
+    }
+
+    /// The `format` field, which must be `format`.
+    pub(crate) fn format(&self, format: &'static str) -> FieldResult<()> {
+        let found = self.get("format")?;
+        if found.as_str() == Some(format) {
+            Ok(())
+        } else {
+            Err((
+                Some("format".into()),
+                Problem::WrongFormat {
+                    expected: format,
+                    found: found.to_string(),
+                },
+            ))
+        }
+    }
+
+    /// The `version` field, which must be one of `versions`.
+    pub(crate) fn version(&self, versions: &[u64]) -> FieldResult<u64> {
+        let found = self.get("version")?;
+        found
+            .as_u64()
+            .filter(|v| versions.contains(v))
+            .ok_or_else(|| {
+                (
+                    Some("version".into()),
+                    Problem::UnsupportedVersion {
+                        found: found.to_string(),
+                        supported: versions.to_vec(),
+                    },
+                )
+            })
+    }
+
+    /// An error unless the array at `key` holds `expected` values.
+    pub(crate) fn length(
+        &self,
+        key: &str,
+        found: usize,
+        expected: usize,
+        because: &str,
+    ) -> FieldResult<()> {
+        if found == expected {
+            return Ok(());
+        }
+        Err((
+            Some(self.path(key)),
+            Problem::Length {
+                expected,
+                found,
+                because: because.to_owned(),
+            },
+        ))
     }
 
     fn wrong(&self, key: &str, expected: &'static str, found: &Value) -> (Option<String>, Problem) {
@@ -459,7 +585,7 @@ impl<'a> Fields<'a> {
         )
     }
 
-    fn string(&self, key: &str) -> FieldResult<String> {
+    pub(crate) fn string(&self, key: &str) -> FieldResult<String> {
         let v = self.get(key)?;
         v.as_str()
             .map(str::to_owned)
@@ -471,7 +597,7 @@ impl<'a> Fields<'a> {
         v.as_bool().ok_or_else(|| self.wrong(key, "a boolean", v))
     }
 
-    fn array(&self, key: &str) -> FieldResult<&'a Vec<Value>> {
+    pub(crate) fn array(&self, key: &str) -> FieldResult<&'a Vec<Value>> {
         let v = self.get(key)?;
         v.as_array().ok_or_else(|| self.wrong(key, "an array", v))
     }
@@ -488,7 +614,7 @@ impl<'a> Fields<'a> {
         number(v).map_err(|p| (Some(self.path(key)), p))
     }
 
-    fn float64s(&self, key: &str) -> FieldResult<Vec<f64>> {
+    pub(crate) fn float64s(&self, key: &str) -> FieldResult<Vec<f64>> {
         let items = self.array(key)?;
         items
             .iter()
@@ -497,26 +623,30 @@ impl<'a> Fields<'a> {
             .collect()
     }
 
-    fn float32s(&self, key: &str) -> FieldResult<Vec<f32>> {
+    /// An array of values of `dtype` (as float32, which holds each exactly).
+    pub(crate) fn values(&self, key: &str, dtype: DType) -> FieldResult<Vec<f32>> {
         let items = self.array(key)?;
         items
             .iter()
             .enumerate()
-            .map(|(i, v)| float32(v).map_err(|p| (Some(format!("{}[{i}]", self.path(key))), p)))
+            .map(|(i, v)| {
+                float32(v, dtype).map_err(|p| (Some(format!("{}[{i}]", self.path(key))), p))
+            })
             .collect()
     }
 
-    /// A float32 array, or `None` for `null`; `flag` is the boolean that says which to expect.
-    fn optional_float32s(
+    /// `null` exactly when `present` (the value of the boolean `flag`) is false.
+    fn optional<T>(
         &self,
         key: &str,
         flag: &'static str,
         present: bool,
-    ) -> FieldResult<Option<Vec<f32>>> {
+        read: impl FnOnce() -> FieldResult<T>,
+    ) -> FieldResult<Option<T>> {
         let v = self.get(key)?;
         match (v.is_null(), present) {
             (true, false) => Ok(None),
-            (false, true) => self.float32s(key).map(Some),
+            (false, true) => read().map(Some),
             (is_null, _) => Err((
                 Some(self.path(key)),
                 Problem::FlagMismatch {
@@ -526,10 +656,55 @@ impl<'a> Fields<'a> {
             )),
         }
     }
+
+    /// An array of [`values`](Self::values), or `None` for `null`; `flag` is the boolean that
+    /// says which to expect.
+    fn optional_values(
+        &self,
+        key: &str,
+        flag: &'static str,
+        present: bool,
+        dtype: DType,
+    ) -> FieldResult<Option<Vec<f32>>> {
+        self.optional(key, flag, present, || self.values(key, dtype))
+    }
+
+    /// A float64 array, or `None` for `null`, as [`optional_values`](Self::optional_values).
+    fn optional_float64s(
+        &self,
+        key: &str,
+        flag: &'static str,
+        present: bool,
+    ) -> FieldResult<Option<Vec<f64>>> {
+        self.optional(key, flag, present, || self.float64s(key))
+    }
+
+    /// The object at `key`, which holds only `keys`.
+    fn object(&self, key: &str, keys: &[&str]) -> FieldResult<Fields<'a>> {
+        let fields = Fields::new(self.get(key)?, &self.path(key), self.version)?;
+        fields.only(keys)?;
+        Ok(fields)
+    }
+
+    /// One of the names of `T` ([`SchemaName`]), or `T::default()` where the key is absent.
+    fn schema_name<T: SchemaName + Default>(&self, key: &str) -> FieldResult<T> {
+        let Some(v) = self.map.get(key) else {
+            return Ok(T::default());
+        };
+        v.as_str().and_then(T::from_schema_name).ok_or_else(|| {
+            (
+                Some(self.path(key)),
+                Problem::NotOneOf {
+                    expected: T::ALL.iter().map(|t| t.schema_name()).collect(),
+                    found: describe(v),
+                },
+            )
+        })
+    }
 }
 
 /// A short description of a JSON value for error messages.
-fn describe(value: &Value) -> String {
+pub(crate) fn describe(value: &Value) -> String {
     match value {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("the boolean {b}"),
@@ -560,31 +735,48 @@ fn number(value: &Value) -> Result<f64, Problem> {
     }
 }
 
-/// A float32 value: [`number`] cast with `as f32`, which must not overflow.
-fn float32(value: &Value) -> Result<f32, Problem> {
+/// A value of `dtype`: [`number`] cast with `as f32`, which must not overflow and must give a
+/// value of `dtype`.
+fn float32(value: &Value, dtype: DType) -> Result<f32, Problem> {
     let v = number(value)?;
     let single = v as f32;
     if v.is_finite() && !single.is_finite() {
         return Err(Problem::NotFloat32 { value: v });
     }
+    if !dtype.holds(single) {
+        return Err(Problem::NotOfType {
+            value: single,
+            dtype: dtype.schema_name(),
+        });
+    }
     Ok(single)
 }
 
-fn parse_case(raw: &Value) -> FieldResult<Case> {
-    let fields = Fields::new(raw, "")?;
-    fields.only(&[
-        "name",
-        "description",
-        "shape",
-        "num_groups",
-        "eps",
-        "has_weight",
-        "has_bias",
-        "input",
-        "weight",
-        "bias",
-        "expected",
-    ])?;
+/// The keys of a case in schema version 1.
+const CASE_KEYS_V1: [&str; 11] = [
+    "name",
+    "description",
+    "shape",
+    "num_groups",
+    "eps",
+    "has_weight",
+    "has_bias",
+    "input",
+    "weight",
+    "bias",
+    "expected",
+];
+
+/// The keys version 2 adds, all optional.
+const CASE_KEYS_V2: [&str; 5] = ["layout", "dtype", "param_dtype", "activation", "backward"];
+
+fn parse_case(raw: &Value, version: u64) -> FieldResult<Case> {
+    let fields = Fields::new(raw, "", version)?;
+    let mut keys = CASE_KEYS_V1.to_vec();
+    if version >= 2 {
+        keys.extend(CASE_KEYS_V2);
+    }
+    fields.only(&keys)?;
     let name = fields.string("name")?;
     let description = fields.string("description")?;
     let shape = fields
@@ -599,6 +791,12 @@ fn parse_case(raw: &Value) -> FieldResult<Case> {
         .collect::<FieldResult<Vec<usize>>>()?;
     let num_groups = fields.count("num_groups")?;
     let eps = fields.float64("eps")?;
+    let variant = Variant {
+        layout: fields.schema_name("layout")?,
+        dtype: fields.schema_name("dtype")?,
+        param_dtype: fields.schema_name("param_dtype")?,
+        activation: fields.schema_name::<Activation>("activation")?,
+    };
     let has_weight = fields.boolean("has_weight")?;
     let has_bias = fields.boolean("has_bias")?;
 
@@ -630,7 +828,97 @@ fn parse_case(raw: &Value) -> FieldResult<Case> {
     let stats_len = shape[0]
         .checked_mul(num_groups)
         .ok_or_else(|| invalid("num_groups", "N * num_groups overflows".into()))?;
-    let check_len = |field: String, found: usize, expected: usize, because: &str| {
+    let numel_why = format!("the product of the shape {shape_text}");
+    let stats_why = format!("N * G = {} * {num_groups}", shape[0]);
+    let lengths = Lengths {
+        numel: (numel, &numel_why),
+        channels: (channels, "one per channel C"),
+        stats: (stats_len, &stats_why),
+    };
+
+    let input = fields.values("input", variant.dtype)?;
+    lengths.check("input".into(), input.len(), lengths.numel)?;
+    let weight = fields.optional_values("weight", "has_weight", has_weight, variant.param_dtype)?;
+    let bias = fields.optional_values("bias", "has_bias", has_bias, variant.param_dtype)?;
+    for (key, values) in [("weight", &weight), ("bias", &bias)] {
+        if let Some(values) = values {
+            lengths.check(key.into(), values.len(), lengths.channels)?;
+        }
+    }
+
+    let native = variant.dtype.schema_name();
+    let expected = Fields::new(fields.get("expected")?, "expected", version)?;
+    expected.only(&[native, "float64"])?;
+    let native_block = expected.object(native, &["y", "mean", "rstd"])?;
+    let expected_native = Expected {
+        y: native_block.values("y", variant.dtype)?,
+        mean: native_block.values("mean", DType::Float32)?,
+        rstd: native_block.values("rstd", DType::Float32)?,
+    };
+    let f64_block = expected.object("float64", &["y", "mean", "rstd"])?;
+    let expected_f64 = Expected {
+        y: f64_block.float64s("y")?,
+        mean: f64_block.float64s("mean")?,
+        rstd: f64_block.float64s("rstd")?,
+    };
+    for (block, y, mean, rstd) in [
+        (
+            native,
+            expected_native.y.len(),
+            expected_native.mean.len(),
+            expected_native.rstd.len(),
+        ),
+        (
+            "float64",
+            expected_f64.y.len(),
+            expected_f64.mean.len(),
+            expected_f64.rstd.len(),
+        ),
+    ] {
+        lengths.check(format!("expected.{block}.y"), y, lengths.numel)?;
+        lengths.check(format!("expected.{block}.mean"), mean, lengths.stats)?;
+        lengths.check(format!("expected.{block}.rstd"), rstd, lengths.stats)?;
+    }
+    let backward = match fields.map.get("backward") {
+        None => None,
+        Some(raw) => Some(parse_backward(
+            raw,
+            version,
+            variant,
+            [has_weight, has_bias],
+            &lengths,
+        )?),
+    };
+    Ok(Case {
+        name,
+        description,
+        shape,
+        num_groups,
+        eps,
+        variant,
+        weight,
+        bias,
+        input,
+        expected_native,
+        expected_f64,
+        backward,
+    })
+}
+
+/// The lengths a case's arrays must have, each with the reason for the error message.
+struct Lengths<'a> {
+    numel: (usize, &'a str),
+    channels: (usize, &'a str),
+    stats: (usize, &'a str),
+}
+
+impl Lengths<'_> {
+    fn check(
+        &self,
+        field: String,
+        found: usize,
+        (expected, because): (usize, &str),
+    ) -> FieldResult<()> {
         if found == expected {
             Ok(())
         } else {
@@ -643,81 +931,77 @@ fn parse_case(raw: &Value) -> FieldResult<Case> {
                 },
             ))
         }
-    };
+    }
+}
 
-    let input = fields.float32s("input")?;
-    let numel_why = format!("the product of the shape {shape_text}");
-    check_len("input".into(), input.len(), numel, &numel_why)?;
-    let weight = fields.optional_float32s("weight", "has_weight", has_weight)?;
-    let bias = fields.optional_float32s("bias", "has_bias", has_bias)?;
-    for (key, values) in [("weight", &weight), ("bias", &bias)] {
-        if let Some(values) = values {
-            check_len(key.into(), values.len(), channels, "one per channel C")?;
+/// The `backward` object of a version 2 case.
+fn parse_backward(
+    raw: &Value,
+    version: u64,
+    variant: Variant,
+    [has_weight, has_bias]: [bool; 2],
+    lengths: &Lengths<'_>,
+) -> FieldResult<Backward> {
+    let fields = Fields::new(raw, "backward", version)?;
+    fields.only(&["grad_output", "expected"])?;
+    let grad_output = fields.values("grad_output", variant.dtype)?;
+    lengths.check(
+        "backward.grad_output".into(),
+        grad_output.len(),
+        lengths.numel,
+    )?;
+    let native = variant.dtype.schema_name();
+    let expected = Fields::new(fields.get("expected")?, "backward.expected", version)?;
+    expected.only(&[native, "float64"])?;
+    let keys = ["grad_input", "grad_weight", "grad_bias"];
+    let native_block = expected.object(native, &keys)?;
+    let f64_block = expected.object("float64", &keys)?;
+    let expected_native = Gradients {
+        grad_input: native_block.values("grad_input", variant.dtype)?,
+        grad_weight: native_block.optional_values(
+            "grad_weight",
+            "has_weight",
+            has_weight,
+            variant.param_dtype,
+        )?,
+        grad_bias: native_block.optional_values(
+            "grad_bias",
+            "has_bias",
+            has_bias,
+            variant.param_dtype,
+        )?,
+    };
+    let expected_f64 = Gradients {
+        grad_input: f64_block.float64s("grad_input")?,
+        grad_weight: f64_block.optional_float64s("grad_weight", "has_weight", has_weight)?,
+        grad_bias: f64_block.optional_float64s("grad_bias", "has_bias", has_bias)?,
+    };
+    for (block, g) in [
+        (native, expected_native.lengths()),
+        ("float64", expected_f64.lengths()),
+    ] {
+        let at = |key: &str| format!("backward.expected.{block}.{key}");
+        lengths.check(at("grad_input"), g[0].unwrap_or(0), lengths.numel)?;
+        for (key, len) in [("grad_weight", g[1]), ("grad_bias", g[2])] {
+            if let Some(len) = len {
+                lengths.check(at(key), len, lengths.channels)?;
+            }
         }
     }
-
-    let expected = Fields::new(fields.get("expected")?, "expected")?;
-    expected.only(&["float32", "float64"])?;
-    let block = |key: &str| -> FieldResult<Fields<'_>> {
-        let prefix = match key {
-            "float32" => "expected.float32",
-            _ => "expected.float64",
-        };
-        let block = Fields::new(expected.get(key)?, prefix)?;
-        block.only(&["y", "mean", "rstd"])?;
-        Ok(block)
-    };
-    let stats_why = format!("N * G = {} * {num_groups}", shape[0]);
-    let f32_block = block("float32")?;
-    let expected_f32 = Expected {
-        y: f32_block.float32s("y")?,
-        mean: f32_block.float32s("mean")?,
-        rstd: f32_block.float32s("rstd")?,
-    };
-    let f64_block = block("float64")?;
-    let expected_f64 = Expected {
-        y: f64_block.float64s("y")?,
-        mean: f64_block.float64s("mean")?,
-        rstd: f64_block.float64s("rstd")?,
-    };
-    for (precision, y, mean, rstd) in [
-        (
-            "float32",
-            expected_f32.y.len(),
-            expected_f32.mean.len(),
-            expected_f32.rstd.len(),
-        ),
-        (
-            "float64",
-            expected_f64.y.len(),
-            expected_f64.mean.len(),
-            expected_f64.rstd.len(),
-        ),
-    ] {
-        check_len(format!("expected.{precision}.y"), y, numel, &numel_why)?;
-        check_len(
-            format!("expected.{precision}.mean"),
-            mean,
-            stats_len,
-            &stats_why,
-        )?;
-        check_len(
-            format!("expected.{precision}.rstd"),
-            rstd,
-            stats_len,
-            &stats_why,
-        )?;
-    }
-    Ok(Case {
-        name,
-        description,
-        shape,
-        num_groups,
-        eps,
-        weight,
-        bias,
-        input,
-        expected_f32,
+    Ok(Backward {
+        grad_output,
+        expected_native,
         expected_f64,
     })
+}
+
+impl<T> Gradients<T> {
+    /// The lengths of the three arrays, `None` for an absent one.
+    fn lengths(&self) -> [Option<usize>; 3] {
+        [
+            Some(self.grad_input.len()),
+            self.grad_weight.as_ref().map(Vec::len),
+            self.grad_bias.as_ref().map(Vec::len),
+        ]
+    }
 }

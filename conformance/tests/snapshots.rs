@@ -3,8 +3,11 @@
 //! for the scalar kernel. Update with `INSTA_UPDATE=always cargo test -p groupnorm-conformance`
 //! (or `cargo insta review`) and read the diff.
 
+use groupnorm_conformance::kit;
 use groupnorm_conformance::torch_print::tensor_repr;
-use groupnorm_conformance::{check, evaluate, load_dir, render, vectors_dir, Case, VectorFile};
+use groupnorm_conformance::{
+    check_subject, load_dir, render, vectors_dir, Case, CaseInputs, Reference, VectorFile,
+};
 use groupnorm_optimized::{GroupNorm, Kernel, ParseKernelError, StatsBuffers};
 use std::sync::OnceLock;
 
@@ -26,14 +29,19 @@ fn case(name: &str) -> &'static Case {
 #[test]
 fn notebook_prints_like_pytorch() {
     let case = case("notebook");
-    let reference = check::run_reference(case).unwrap();
+    let reference = CaseInputs::of(case).problem().reference().unwrap();
     let text = tensor_repr(&reference.y, &case.shape);
     // PyTorch's own float32 output of the vectors prints the same: the layout and the rounding
     // to 4 decimals are PyTorch's.
-    let pytorch: Vec<f64> = case.expected_f32.y.iter().map(|&v| f64::from(v)).collect();
+    let pytorch: Vec<f64> = case
+        .expected_native
+        .y
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
     assert_eq!(text, tensor_repr(&pytorch, &case.shape));
     let kernel = Kernel::best();
-    let ours = check::run_kernel(case, kernel).unwrap();
+    let ours = kit::run(kernel, &CaseInputs::of(case).problem()).unwrap();
     let ours: Vec<f64> = ours.y.iter().map(|&v| f64::from(v)).collect();
     assert_eq!(
         text,
@@ -44,22 +52,23 @@ fn notebook_prints_like_pytorch() {
     insta::assert_snapshot!("notebook_reference", text);
 }
 
-/// The notebook the project grew from, where the checkout has it: `GROUPNORM_NOTEBOOK`, or
-/// `../shared/notebook/groupnorm-notebook.txt` beside the repository. CI sets the variable, so
-/// there a missing notebook fails.
+/// The notebook the project grew from: `GROUPNORM_NOTEBOOK`, or else
+/// `../shared/notebook/groupnorm-notebook.txt` beside the repository. A notebook that cannot be
+/// read fails the test, unless `GROUPNORM_NOTEBOOK=skip` says not to compare (`None`).
 fn notebook_text() -> Option<(std::path::PathBuf, String)> {
-    let (path, required) = match std::env::var_os("GROUPNORM_NOTEBOOK") {
-        Some(path) => (std::path::PathBuf::from(path), true),
-        None => (
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/notebook/groupnorm-notebook.txt"),
-            false,
-        ),
+    let path = match std::env::var_os("GROUPNORM_NOTEBOOK") {
+        Some(v) if v == "skip" => return None,
+        Some(path) => std::path::PathBuf::from(path),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/notebook/groupnorm-notebook.txt"),
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => Some((path, text)),
-        Err(e) if required => panic!("GROUPNORM_NOTEBOOK={}: {e}", path.display()),
-        Err(_) => None,
+        Err(e) => panic!(
+            "the notebook {}: {e}\nSet GROUPNORM_NOTEBOOK to its path, or GROUPNORM_NOTEBOOK=skip \
+             to run the tests without comparing the snapshot with it",
+            path.display()
+        ),
     }
 }
 
@@ -81,7 +90,7 @@ fn notebook_norm_output(notebook: &str) -> &str {
 #[test]
 fn the_notebook_snapshot_reproduces_the_notebook() {
     let Some((path, notebook)) = notebook_text() else {
-        println!("no notebook beside the repository: not compared (CI sets GROUPNORM_NOTEBOOK)");
+        println!("GROUPNORM_NOTEBOOK=skip: the snapshot is NOT compared with the notebook");
         return;
     };
     let printed = notebook_norm_output(&notebook);
@@ -91,7 +100,7 @@ fn the_notebook_snapshot_reproduces_the_notebook() {
         path.display()
     );
     let case = case("notebook");
-    let reference = check::run_reference(case).unwrap();
+    let reference = CaseInputs::of(case).problem().reference().unwrap();
     let ours = tensor_repr(&reference.y, &case.shape);
     assert!(
         ours.starts_with(printed),
@@ -253,14 +262,14 @@ fn error_messages() {
     insta::assert_snapshot!("error_messages", lines.join("\n"));
 }
 
-/// The runner's table over the bundled vectors with the scalar kernel (portable IEEE arithmetic,
-/// so the same on every machine).
+/// The runner's report over the bundled vectors for the reference and the scalar kernel
+/// (portable IEEE arithmetic, so the same on every machine).
 #[test]
 fn runner_table_scalar() {
-    let reports: Vec<_> = vectors()
-        .iter()
-        .flat_map(|f| &f.cases)
-        .map(|case| evaluate(case, Kernel::scalar()))
-        .collect();
+    let cases = || vectors().iter().flat_map(|f| &f.cases);
+    let reports = [
+        check_subject(&Reference, cases()),
+        check_subject(&Kernel::scalar(), cases()),
+    ];
     insta::assert_snapshot!("runner_table_scalar", render(&reports));
 }

@@ -2,9 +2,14 @@
 //! against PyTorch with the tolerances of `groupnorm_conformance::check` (see its docs for the
 //! error analysis). Run with `--nocapture` to see the worst ratios and the kernels that ran.
 
-use groupnorm_conformance::check::{self, Accuracy, Check};
+use groupnorm_conformance::check::{self, Check, PYTORCH_MARGIN_EPS32};
 use groupnorm_conformance::kit::{self, KernelOutput};
-use groupnorm_conformance::{load_dir, parse_file, vectors_dir, Case, Problem, VectorFile};
+use groupnorm_conformance::variant::{Activation, DType, Feature, Layout, Variant};
+use groupnorm_conformance::{
+    load_dir, parse_file, vectors_dir, Case, CaseInputs, Outputs, Precision, Problem, Reference,
+    Subject, VectorFile,
+};
+use groupnorm_reference::GroupNormOutput;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -34,7 +39,7 @@ fn kernel_runs() -> &'static [(&'static str, Vec<KernelOutput>)] {
         kit::for_each_kernel(|kernel| {
             let outputs = cases()
                 .map(|case| {
-                    check::run_kernel(case, kernel)
+                    kit::run(kernel, &CaseInputs::of(case).problem())
                         .unwrap_or_else(|e| panic!("{} on {}: {e}", kernel.name(), case.name))
                 })
                 .collect();
@@ -42,6 +47,14 @@ fn kernel_runs() -> &'static [(&'static str, Vec<KernelOutput>)] {
         });
         runs
     })
+}
+
+/// The reference on `case`, in its own type.
+fn reference(case: &Case) -> GroupNormOutput {
+    let problem = CaseInputs::of(case).problem();
+    problem
+        .reference()
+        .unwrap_or_else(|e| panic!("{}: {e}", case.name))
 }
 
 /// The worst ratio of each check over all cases, and every failure.
@@ -99,14 +112,22 @@ fn vectors_load_and_hold_cases() {
     }
 }
 
-/// (a) The reference against PyTorch float64: y, mean and rstd.
+/// (a) The reference, as a subject, against PyTorch float64: y, mean and rstd.
 #[test]
 fn reference_matches_pytorch_f64() {
     let mut tally = Tally::default();
+    assert_eq!(Reference.precision(), Precision::Float64);
     for case in cases() {
-        let out = check::run_reference(case).unwrap_or_else(|e| panic!("{}: {e}", case.name));
-        for c in check::reference_vs_f64(case, &out) {
-            tally.add(&case.name, &c);
+        let out = Reference
+            .run(&CaseInputs::of(case))
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let checks = check::check_outputs(case, &out, Precision::Float64);
+        assert!(checks.mean.is_some() && checks.rstd.is_some());
+        for c in checks.checks() {
+            tally.add(&case.name, c);
+        }
+        if let Err(e) = checks.failures().last().map_or(Ok(()), |f| Err(f.clone())) {
+            tally.failures.push(format!("{}: {e}", case.name));
         }
     }
     tally.finish("(a) reference vs PyTorch float64");
@@ -118,11 +139,11 @@ fn reference_matches_pytorch_f32_within_its_accuracy() {
     let mut tally = Tally::default();
     let mut overflow_cases = BTreeSet::new();
     for case in cases() {
-        let out = check::run_reference(case).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let out = reference(case);
         let c = check::reference_vs_f32(case, &out);
         tally.add(&case.name, &c);
         let nan_in_f32_only = case
-            .expected_f32
+            .expected_native
             .y
             .iter()
             .zip(&case.expected_f64.y)
@@ -146,7 +167,7 @@ fn reference_matches_pytorch_f32_within_its_accuracy() {
 fn reference_nan_positions_match_pytorch_f64() {
     let mut cases_with_nan = 0;
     for case in cases() {
-        let out = check::run_reference(case).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let out = reference(case);
         let ours: Vec<usize> = (0..out.y.len()).filter(|&i| out.y[i].is_nan()).collect();
         let theirs: Vec<usize> = (0..out.y.len())
             .filter(|&i| case.expected_f64.y[i].is_nan())
@@ -165,11 +186,12 @@ fn every_kernel_matches_pytorch_f64() {
     for (name, outputs) in kernel_runs() {
         let mut worst = (0.0f64, "");
         for (case, out) in cases().zip(outputs) {
-            let checks = check::kernel_vs_f64(case, out);
+            let checks = check::check_outputs(case, &out.clone().into(), Precision::Float32);
             let label = format!("{} [{name}]", case.name);
-            tally.add(&label, &checks.y);
-            tally.add(&label, &checks.mean);
-            tally.add(&label, &checks.rstd);
+            assert_eq!(checks.checks().count(), 3);
+            for c in checks.checks() {
+                tally.add(&label, c);
+            }
             if checks.ours.eps32_units >= worst.0 {
                 worst = (checks.ours.eps32_units, case.name.as_str());
             }
@@ -181,26 +203,26 @@ fn every_kernel_matches_pytorch_f64() {
 }
 
 /// (c) Per case, every kernel's worst y error (in eps32 * max(1, |y64|)) is at most PyTorch
-/// float32's on the same case.
+/// float32's on the same case plus the margin of one eps32 (at least an ulp of y); and how
+/// many cases need the margin, printed.
 #[test]
 fn every_kernel_is_at_least_as_accurate_as_pytorch_f32() {
     let mut failures = Vec::new();
     for (name, outputs) in kernel_runs() {
-        let mut worse = 0;
+        let mut within_margin = 0;
         for (case, out) in cases().zip(outputs) {
-            let ours = Accuracy::of(case, out.y.iter().map(|&v| f64::from(v)));
-            let pytorch = Accuracy::of_pytorch_f32(case);
-            let at_least_as_accurate = ours.eps32_units <= pytorch.eps32_units;
-            if !at_least_as_accurate {
-                worse += 1;
+            let checks = check::check_outputs(case, &out.clone().into(), Precision::Float32);
+            if !checks.at_least_as_accurate_as_pytorch() {
                 failures.push(format!(
-                    "{} [{name}]: ours {:.3} eps32 > PyTorch float32 {:.3} eps32",
-                    case.name, ours.eps32_units, pytorch.eps32_units
+                    "{} [{name}]: ours {:.3} eps32 > PyTorch float32 {:.3} eps32 + {PYTORCH_MARGIN_EPS32}",
+                    case.name, checks.ours.eps32_units, checks.pytorch.eps32_units
                 ));
+            } else if checks.ours.eps32_units > checks.pytorch.eps32_units {
+                within_margin += 1;
             }
         }
         println!(
-            "{name}: less accurate than PyTorch float32 on {worse} of {} cases",
+            "{name}: less accurate than PyTorch float32, within the margin, on {within_margin} of {} cases",
             outputs.len()
         );
     }
@@ -210,6 +232,32 @@ fn every_kernel_is_at_least_as_accurate_as_pytorch_f32() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The comparison with PyTorch float32 fails a subject only beyond one eps32 (at least an ulp
+/// of y) more than PyTorch's own error: a sub-ulp difference in rounding passes.
+#[test]
+fn the_margin_over_pytorch_is_one_eps32() {
+    let case = cases().find(|c| c.name == "notebook").unwrap();
+    let pytorch = check::Accuracy::of_pytorch_f32(case).eps32_units;
+    // y64 with one value moved by `units` eps32 (the notebook's |y| are below 2).
+    let moved = |units: f64| {
+        let mut y = case.expected_f64.y.clone();
+        let scale = f64::from(f32::EPSILON) * y[0].abs().max(1.0);
+        y[0] += units * scale;
+        check::check_outputs(case, &Outputs::new(y), Precision::Float32)
+    };
+    let within = moved(pytorch + 0.9);
+    assert!(within.failures().is_empty(), "{:?}", within.failures());
+    let beyond = moved(pytorch + 1.1);
+    let failures = beyond.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].starts_with("less accurate than PyTorch float32"),
+        "{failures:?}"
+    );
+    // Without mean and rstd only y is checked.
+    assert!(within.mean.is_none() && within.rstd.is_none());
 }
 
 /// On a constant group (variance exactly 0) PyTorch's float32 `rstd` is `f32(1 / sqrt(eps))`,
@@ -222,12 +270,13 @@ fn constant_groups_give_pytorch_f32_rstd_bit_for_bit() {
     let mut failures = Vec::new();
     for (name, outputs) in kernel_runs() {
         for (case, out) in cases().zip(outputs) {
-            for (g, group) in case.input.chunks(case.group_len().max(1)).enumerate() {
+            for g in 0..case.group_count() {
+                let group: Vec<f32> = case.group_indices(g).map(|i| case.input[i]).collect();
                 if !group.iter().all(|&v| v == group[0] && v.is_finite()) {
                     continue;
                 }
                 compared += 1;
-                let (ours, pytorch) = (out.rstd[g], case.expected_f32.rstd[g]);
+                let (ours, pytorch) = (out.rstd[g], case.expected_native.rstd[g]);
                 if !(ours.to_bits() == pytorch.to_bits() || ours.is_nan() && pytorch.is_nan()) {
                     failures.push(format!(
                         "{} [{name}] group {g}: rstd {ours:e}, PyTorch float32 {pytorch:e}",
@@ -333,7 +382,7 @@ fn malformed_json_is_a_json_error() {
 
 #[test]
 fn wrong_format_or_version_is_rejected() {
-    let e = error_after(|f| f["version"] = json!(2));
+    let e = error_after(|f| f["version"] = json!(3));
     assert_eq!(e.field.as_deref(), Some("version"));
     assert!(
         matches!(e.problem, Problem::UnsupportedVersion { .. }),
@@ -453,7 +502,7 @@ fn invalid_shapes_and_fields_are_rejected() {
     assert!(matches!(e.problem, Problem::WrongType { .. }), "{e}");
     let e = error_after(|f| f["cases"][0]["typo"] = json!(1));
     assert_eq!(e.field.as_deref(), Some("typo"));
-    assert_eq!(e.problem, Problem::UnknownField);
+    assert_eq!(e.problem, Problem::UnknownField { version: 1 });
     let e = error_after(|f| {
         f["cases"][0].as_object_mut().unwrap().remove("expected");
     });
@@ -461,6 +510,139 @@ fn invalid_shapes_and_fields_are_rejected() {
     assert_eq!(e.problem, Problem::MissingField);
     let e = error_after(|f| f["cases"] = json!({}));
     assert!(matches!(e.problem, Problem::WrongType { .. }), "{e}");
+}
+
+/// `valid_file()` in schema version 2, with the four keys it adds.
+fn valid_file_v2() -> Value {
+    let mut file = valid_file();
+    file["version"] = json!(2);
+    let case = file["cases"][0].as_object_mut().unwrap();
+    case.insert("layout".into(), json!("contiguous"));
+    case.insert("dtype".into(), json!("float32"));
+    case.insert("param_dtype".into(), json!("float32"));
+    case.insert("activation".into(), json!("none"));
+    file
+}
+
+/// Parses `valid_file_v2()` changed by `edit`.
+fn parse_v2(edit: impl FnOnce(&mut Value)) -> Result<VectorFile, groupnorm_conformance::LoadError> {
+    let mut file = valid_file_v2();
+    edit(&mut file);
+    parse(&file)
+}
+
+#[test]
+fn version_1_files_load_and_take_the_defaults_of_version_2() {
+    let v1 = parse(&valid_file()).unwrap();
+    let v2 = parse(&valid_file_v2()).unwrap();
+    // (Debug forms: the input holds a NaN.)
+    let debug = |f: &VectorFile| format!("{:?}", f.cases);
+    assert_eq!(debug(&v1), debug(&v2));
+    assert_eq!(v1.cases[0].variant, Variant::default());
+    // Version 2's keys are not keys of version 1.
+    let e = error_after(|f| f["cases"][0]["layout"] = json!("contiguous"));
+    assert_eq!(e.problem, Problem::UnknownField { version: 1 });
+    // Version 2's keys are optional.
+    let v2_bare = parse_v2(|f| {
+        let case = f["cases"][0].as_object_mut().unwrap();
+        for key in ["layout", "dtype", "param_dtype", "activation"] {
+            case.remove(key);
+        }
+    });
+    assert_eq!(debug(&v2_bare.unwrap()), debug(&v1));
+}
+
+#[test]
+fn version_2_names_its_layout_types_and_activation() {
+    let case = parse_v2(|f| {
+        f["cases"][0]["layout"] = json!("channels_last");
+        f["cases"][0]["activation"] = json!("silu");
+    })
+    .unwrap()
+    .cases
+    .remove(0);
+    assert_eq!(case.variant.layout, Layout::ChannelsLast);
+    assert_eq!(case.variant.activation, Activation::Silu);
+    // (1, 2, 2) channels-last: memory order (n, l, c), so index 1 is channel 1.
+    assert_eq!((case.channel_of(1), case.channel_of(2)), (1, 0));
+    let e = parse_v2(|f| f["cases"][0]["layout"] = json!("nhwc")).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("layout"));
+    assert!(matches!(e.problem, Problem::NotOneOf { .. }), "{e}");
+    assert!(e.to_string().contains("\"channels_last\""), "{e}");
+
+    // A float16 case: its PyTorch block is named float16, and its values are float16 values.
+    let to_f16 = |f: &mut Value| {
+        f["cases"][0]["dtype"] = json!("float16");
+        let expected = f["cases"][0]["expected"].as_object_mut().unwrap();
+        let block = expected.remove("float32").unwrap();
+        expected.insert("float16".into(), block);
+    };
+    let case = parse_v2(to_f16).unwrap().cases.remove(0);
+    assert_eq!(case.variant.dtype, DType::Float16);
+    let e = parse_v2(|f| f["cases"][0]["dtype"] = json!("float16")).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("expected.float32"), "{e}");
+    let e = parse_v2(|f| {
+        to_f16(f);
+        f["cases"][0]["input"][0] = json!(0.1);
+    })
+    .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("input[0]"));
+    assert!(
+        matches!(
+            e.problem,
+            Problem::NotOfType {
+                dtype: "float16",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn version_2_has_room_for_a_backward_case() {
+    let backward = json!({
+        "grad_output": [1.0, 0.5, -1.0, 0.25],
+        "expected": {
+            "float32": {"grad_input": [0.0, 0.0, 0.0, 0.0], "grad_weight": [1.0, 2.0], "grad_bias": [1.5, -0.75]},
+            "float64": {"grad_input": [0.0, 0.0, 0.0, 0.0], "grad_weight": [1.0, 2.0], "grad_bias": [1.5, -0.75]}
+        }
+    });
+    let file = parse_v2(|f| f["cases"][0]["backward"] = backward.clone()).unwrap();
+    let parsed = file.cases[0].backward.as_ref().unwrap();
+    assert_eq!(parsed.grad_output, [1.0, 0.5, -1.0, 0.25]);
+    assert_eq!(
+        parsed.expected_f64.grad_bias.as_deref(),
+        Some(&[1.5, -0.75][..])
+    );
+    assert!(CaseInputs::of(&file.cases[0])
+        .features()
+        .contains(&Feature::Backward));
+    let e = parse_v2(|f| {
+        f["cases"][0]["backward"] = backward.clone();
+        f["cases"][0]["backward"]["grad_output"] = json!([1.0]);
+    })
+    .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("backward.grad_output"));
+    let e = parse_v2(|f| {
+        f["cases"][0]["backward"] = backward.clone();
+        f["cases"][0]["backward"]["expected"]["float64"]["grad_weight"] = Value::Null;
+    })
+    .unwrap_err();
+    assert_eq!(
+        e.field.as_deref(),
+        Some("backward.expected.float64.grad_weight")
+    );
+    assert!(
+        matches!(
+            e.problem,
+            Problem::FlagMismatch {
+                flag: "has_weight",
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
