@@ -52,23 +52,43 @@ fn notebook_prints_like_pytorch() {
     insta::assert_snapshot!("notebook_reference", text);
 }
 
-/// The notebook the project grew from: `GROUPNORM_NOTEBOOK`, or else
-/// `../shared/notebook/groupnorm-notebook.txt` beside the repository. A notebook that cannot be
-/// read fails the test, unless `GROUPNORM_NOTEBOOK=skip` says not to compare (`None`).
-fn notebook_text() -> Option<(std::path::PathBuf, String)> {
-    let path = match std::env::var_os("GROUPNORM_NOTEBOOK") {
-        Some(v) if v == "skip" => return None,
-        Some(path) => std::path::PathBuf::from(path),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/notebook/groupnorm-notebook.txt"),
+/// The notebook the project grew from, and where it was read. The repository holds a copy
+/// (`conformance/tests/notebook/`), so that every checkout compares with it; where the original
+/// is there too (`GROUPNORM_NOTEBOOK`, which CI sets, or else
+/// `../shared/notebook/groupnorm-notebook.txt` beside the repository), the copy must equal it
+/// byte for byte, and the original is what the test reads. `GROUPNORM_NOTEBOOK` naming a file
+/// that cannot be read fails.
+fn notebook_text() -> (std::path::PathBuf, String) {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let copy_path = here.join("tests/notebook/groupnorm-notebook.txt");
+    let copy = std::fs::read_to_string(&copy_path)
+        .unwrap_or_else(|e| panic!("the notebook's copy {}: {e}", copy_path.display()));
+    let original = match std::env::var_os("GROUPNORM_NOTEBOOK") {
+        Some(path) => {
+            let path = std::path::PathBuf::from(path);
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("GROUPNORM_NOTEBOOK={}: {e}", path.display()));
+            Some((path, text))
+        }
+        None => {
+            let path = here.join("../../shared/notebook/groupnorm-notebook.txt");
+            std::fs::read_to_string(&path).ok().map(|text| (path, text))
+        }
     };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some((path, text)),
-        Err(e) => panic!(
-            "the notebook {}: {e}\nSet GROUPNORM_NOTEBOOK to its path, or GROUPNORM_NOTEBOOK=skip \
-             to run the tests without comparing the snapshot with it",
-            path.display()
-        ),
+    match original {
+        Some((path, text)) => {
+            assert!(
+                text == copy,
+                "{} differs from the notebook {}",
+                copy_path.display(),
+                path.display()
+            );
+            (path, text)
+        }
+        None => {
+            println!("the original notebook is not beside the repository: compared with its copy");
+            (copy_path, copy)
+        }
     }
 }
 
@@ -89,10 +109,7 @@ fn notebook_norm_output(notebook: &str) -> &str {
 /// the vectors, the reference and the tensor printer reproduce the notebook.
 #[test]
 fn the_notebook_snapshot_reproduces_the_notebook() {
-    let Some((path, notebook)) = notebook_text() else {
-        println!("GROUPNORM_NOTEBOOK=skip: the snapshot is NOT compared with the notebook");
-        return;
-    };
+    let (path, notebook) = notebook_text();
     let printed = notebook_norm_output(&notebook);
     assert!(
         printed.starts_with("tensor([[[[-1.6977,") && printed.len() > 500,
