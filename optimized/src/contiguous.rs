@@ -39,6 +39,20 @@ impl<'a, E> GroupRun<'a, E> {
         }
     }
 
+    /// The run's input, output, first group and statistics buffers.
+    #[allow(clippy::type_complexity)]
+    pub fn into_parts(
+        self,
+    ) -> (
+        &'a [E],
+        &'a mut [E],
+        usize,
+        Option<&'a mut [f32]>,
+        Option<&'a mut [f32]>,
+    ) {
+        (self.x, self.y, self.first, self.mean, self.rstd)
+    }
+
     /// The run's groups, in order.
     #[inline(always)]
     pub fn groups(self, group_len: usize) -> impl Iterator<Item = GroupSlot<'a, E>> {

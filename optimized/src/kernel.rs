@@ -7,7 +7,7 @@ use crate::contiguous::GroupRun;
 use crate::error::{GroupNormError, ParseKernelError};
 #[cfg(feature = "rayon")]
 use crate::parallel;
-use crate::params::{GroupNorm, StatsBuffers};
+use crate::params::{GroupNorm, Layout, StatsBuffers};
 use crate::plan::Plan;
 #[cfg(feature = "rayon")]
 use crate::plan::Threading;
@@ -147,6 +147,21 @@ impl Kernel {
         let (mean, rstd) = stats.map(StatsBuffers::into_parts).unzip();
         let call = GroupRun::new(input, y, 0, mean, rstd);
         let primitives = self.primitives();
+        if plan.layout() == Layout::ChannelsLast {
+            #[cfg(feature = "rayon")]
+            if let Threading::Samples { samples_per_run } = plan.threading() {
+                let groups_per_run = samples_per_run * params.num_groups();
+                let normalize = primitives.normalize_samples;
+                // SAFETY: `self` exists only where the CPU supports its instruction set.
+                unsafe {
+                    parallel::group_runs(normalize, &plan, params, call, groups_per_run, false)
+                };
+                return Ok(());
+            }
+            // SAFETY: as below.
+            unsafe { (primitives.normalize_samples)(&plan, params, call) };
+            return Ok(());
+        }
         #[cfg(feature = "rayon")]
         match plan.threading() {
             Threading::Serial => {}
@@ -154,9 +169,10 @@ impl Kernel {
                 groups_per_run,
                 pinned,
             } => {
+                let normalize = primitives.normalize_groups;
                 // SAFETY: `self` exists only where the CPU supports its instruction set.
                 unsafe {
-                    parallel::group_runs(primitives, &plan, params, call, groups_per_run, pinned)
+                    parallel::group_runs(normalize, &plan, params, call, groups_per_run, pinned)
                 };
                 return Ok(());
             }
@@ -165,6 +181,8 @@ impl Kernel {
                 unsafe { parallel::blocks(primitives, &plan, params, call) };
                 return Ok(());
             }
+            // Only channels-last calls share samples.
+            Threading::Samples { .. } => {}
         }
         // SAFETY: as above.
         unsafe { (primitives.normalize_groups)(&plan, params, call) };

@@ -133,6 +133,8 @@ extern crate std;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod channels_last;
+mod columns;
 mod contiguous;
 mod cpu;
 mod element;
@@ -157,7 +159,7 @@ mod vector;
 
 pub use error::{GroupNormError, ParseKernelError};
 pub use kernel::{Kernel, KERNEL_NAMES};
-pub use params::{GroupNorm, StatsBuffers};
+pub use params::{GroupNorm, Layout, StatsBuffers};
 
 /// Tuning constants, reachable for benchmarks and tests; not part of the crate's stable API.
 #[doc(hidden)]

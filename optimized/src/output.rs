@@ -69,6 +69,103 @@ impl<V: Vector> Affine<V> {
     }
 }
 
+/// The coefficients of up to `N` consecutive channels, one [`Affine`] each, as four arrays so
+/// that the coefficients of `LANES` channels load as vectors: for channels-last rows, where
+/// every value of a row has a channel of its own.
+pub(crate) struct AffineRow<const N: usize> {
+    shift: [f32; N],
+    scale_hi: [f32; N],
+    scale_lo: [f32; N],
+    offset: [f32; N],
+}
+
+impl<const N: usize> AffineRow<N> {
+    /// Every coefficient 0 (`y = 0`).
+    pub const ZERO: AffineRow<N> = AffineRow {
+        shift: [0.0; N],
+        scale_hi: [0.0; N],
+        scale_lo: [0.0; N],
+        offset: [0.0; N],
+    };
+
+    /// Sets the coefficients of the `i`-th channel.
+    #[inline(always)]
+    pub fn set(&mut self, i: usize, affine: Affine) {
+        self.shift[i] = affine.shift;
+        self.scale_hi[i] = affine.scale_hi;
+        self.scale_lo[i] = affine.scale_lo;
+        self.offset[i] = affine.offset;
+    }
+
+    /// The coefficients of channels `i..i + LANES` as vectors, or of the `lanes < LANES`
+    /// channels from `i` with `PARTIAL` (the other lanes 0).
+    ///
+    /// # Safety
+    /// The CPU supports `V`'s instruction set.
+    #[inline(always)]
+    unsafe fn load<V: Io<f32>, const PARTIAL: bool>(&self, i: usize, lanes: usize) -> Affine<V> {
+        // SAFETY: our caller guarantees the instruction set.
+        unsafe {
+            Affine {
+                shift: load_lanes::<V, PARTIAL>(&self.shift, i, lanes),
+                scale_hi: load_lanes::<V, PARTIAL>(&self.scale_hi, i, lanes),
+                scale_lo: load_lanes::<V, PARTIAL>(&self.scale_lo, i, lanes),
+                offset: load_lanes::<V, PARTIAL>(&self.offset, i, lanes),
+            }
+        }
+    }
+}
+
+/// `values[i..]` as a vector, or its first `lanes` values with `PARTIAL` (the other lanes 0).
+/// A function, not a closure, so that it is compiled with the caller's instruction set.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
+#[inline(always)]
+unsafe fn load_lanes<V: Io<f32>, const PARTIAL: bool>(values: &[f32], i: usize, lanes: usize) -> V {
+    // SAFETY: our caller guarantees the instruction set; the loads take bounds-checked slices.
+    unsafe {
+        if PARTIAL {
+            V::load_partial(&values[i..i + lanes])
+        } else {
+            V::load(&values[i..])
+        }
+    }
+}
+
+/// Writes `y = epilogue(affine_i(x))` over one row of consecutive channels, `x[i]` with the
+/// coefficients of the row's `i`-th channel in `coefficients` (`x.len() <= N`): whole vectors,
+/// then a partial one, with plain stores.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
+#[inline(always)]
+pub(crate) unsafe fn write_row<V: Io<E> + Io<f32>, E: Element, P: Epilogue, const N: usize>(
+    coefficients: &AffineRow<N>,
+    epilogue: P,
+    x: &[E],
+    y: &mut [E],
+) {
+    // SAFETY: our caller guarantees the instruction set; loads and stores take bounds-checked
+    // slices.
+    unsafe {
+        let lanes = <V as Vector>::LANES;
+        let whole = x.len() / lanes * lanes;
+        let mut i = 0;
+        while i < whole {
+            let affine = coefficients.load::<V, false>(i, lanes);
+            let v = output(&affine, epilogue, <V as Io<E>>::load(&x[i..]));
+            <V as Io<E>>::store(v, &mut y[i..]);
+            i += lanes;
+        }
+        if i < x.len() {
+            let affine = coefficients.load::<V, true>(i, x.len() - i);
+            let v = output(&affine, epilogue, <V as Io<E>>::load_partial(&x[i..]));
+            <V as Io<E>>::store_partial(v, &mut y[i..]);
+        }
+    }
+}
+
 /// What the output pass does to each normalized value before storing it, in vectors on the
 /// `f32` path and in `f64` on the exact path.
 pub(crate) trait Epilogue: Copy {

@@ -20,10 +20,13 @@ use std::vec::Vec;
 /// holds them since the call before); otherwise shorter runs, taken by whichever thread is
 /// free, so that a thread slowed down by anything else does not hold the others up.
 ///
+/// `normalize` is the kernel's function for one run (`Primitives::normalize_groups`, or
+/// `normalize_samples` for a channels-last call, whose runs are whole samples).
+///
 /// # Safety
-/// The CPU supports the instruction set of the kernel whose `primitives` these are.
+/// The CPU supports the instruction set of the kernel whose function `normalize` is.
 pub(crate) unsafe fn group_runs(
-    primitives: Primitives,
+    normalize: unsafe fn(&Plan, &GroupNorm<'_>, GroupRun<'_>),
     plan: &Plan,
     params: &GroupNorm<'_>,
     call: GroupRun<'_>,
@@ -40,14 +43,14 @@ pub(crate) unsafe fn group_runs(
                 .and_then(|run| run.lock().ok()?.take());
             if let Some(run) = run {
                 // SAFETY: our caller guarantees the instruction set.
-                unsafe { (primitives.normalize_groups)(plan, params, run) };
+                unsafe { normalize(plan, params, run) };
             }
         });
     } else {
         let runs: Vec<GroupRun<'_>> = runs.collect();
         runs.into_par_iter().for_each(|run| {
             // SAFETY: our caller guarantees the instruction set.
-            unsafe { (primitives.normalize_groups)(plan, params, run) }
+            unsafe { normalize(plan, params, run) }
         });
     }
 }

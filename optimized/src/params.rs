@@ -1,4 +1,5 @@
-//! The arguments of a call: [`GroupNorm`] (shape, groups, affine parameters, `eps`) and
+//! The arguments of a call: [`GroupNorm`] (shape, groups, affine parameters, `eps`, memory
+//! [`Layout`]) and
 //! [`StatsBuffers`] (where `mean` and `rstd` go). Options are set by `with_*` methods, so that
 //! new ones can be added without breaking callers.
 
@@ -23,6 +24,21 @@ pub struct GroupNorm<'a> {
     weight: Option<&'a [f32]>,
     bias: Option<&'a [f32]>,
     eps: f64,
+    layout: Layout,
+}
+
+/// How the values of the logical shape `(N, C, *spatial)` lie in memory, for the input and the
+/// output alike.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Layout {
+    /// `(N, C, *spatial)` row-major: each channel's values one after the other.
+    #[default]
+    Contiguous,
+    /// Stored as `(N, *spatial, C)`: at each spatial position, the `C` channels one after the
+    /// other (PyTorch's `channels_last` and `channels_last_3d`, for any number of spatial
+    /// dimensions). For an `(N, C)` shape both layouts are the same.
+    ChannelsLast,
 }
 
 impl<'a> GroupNorm<'a> {
@@ -35,6 +51,7 @@ impl<'a> GroupNorm<'a> {
             weight: None,
             bias: None,
             eps: 1e-5,
+            layout: Layout::Contiguous,
         }
     }
 
@@ -65,6 +82,12 @@ impl<'a> GroupNorm<'a> {
         GroupNorm { eps, ..self }
     }
 
+    /// The memory layout of the input and the output (contiguous without it).
+    #[must_use]
+    pub fn with_layout(self, layout: Layout) -> Self {
+        GroupNorm { layout, ..self }
+    }
+
     /// `(N, C, *spatial)`.
     pub fn shape(&self) -> &'a [usize] {
         self.shape
@@ -88,6 +111,11 @@ impl<'a> GroupNorm<'a> {
     /// `eps`.
     pub fn eps(&self) -> f64 {
         self.eps
+    }
+
+    /// The memory layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 }
 

@@ -3,7 +3,7 @@
 //! whether the output streams around the caches, and how the work is shared among threads.
 
 use crate::error::GroupNormError;
-use crate::params::{GroupNorm, StatsBuffers};
+use crate::params::{GroupNorm, Layout, StatsBuffers};
 use core::ops::Range;
 
 /// Values per block of a group: the unit of the statistics pass, merged in order. A multiple of
@@ -28,6 +28,10 @@ const MIN_PARALLEL_LEN: usize = 1 << 16;
 /// The sizes of a checked call, and what is decided from them.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Plan {
+    /// The layout the call takes: channels-last only where it differs from contiguous (more
+    /// than one value per channel).
+    layout: Layout,
+    channels: usize,
     channels_per_group: usize,
     /// `prod(spatial)`, the values per channel.
     channel_len: usize,
@@ -54,6 +58,9 @@ pub(crate) enum Threading {
     GroupRuns { groups_per_run: usize, pinned: bool },
     /// Fewer groups than threads: the blocks of each group in parallel.
     Blocks,
+    /// Channels-last: runs of `samples_per_run` whole samples, taken by whichever thread is
+    /// free.
+    Samples { samples_per_run: usize },
 }
 
 impl Plan {
@@ -66,14 +73,41 @@ impl Plan {
     ) -> Result<Plan, GroupNormError> {
         let sizes = check(params, input.len(), y.len(), stats.map(StatsBuffers::lens))?;
         let stream_output = streams(size_of_val(input));
+        let layout = match params.layout() {
+            Layout::ChannelsLast if sizes.channel_len > 1 => Layout::ChannelsLast,
+            _ => Layout::Contiguous,
+        };
+        let channels = params.shape()[1];
         Ok(Plan {
             #[cfg(feature = "rayon")]
-            threading: threading(input.len(), sizes.group_len, stream_output),
+            threading: match layout {
+                Layout::ChannelsLast => {
+                    let sample_len = channels * sizes.channel_len;
+                    sample_threading(input.len(), sample_len, stream_output)
+                }
+                _ => threading(input.len(), sizes.group_len, stream_output),
+            },
+            layout,
+            channels,
             channels_per_group: sizes.channels_per_group,
             channel_len: sizes.channel_len,
             group_len: sizes.group_len,
             stream_output,
         })
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// `C`.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// `C / G`.
+    pub fn channels_per_group(&self) -> usize {
+        self.channels_per_group
     }
 
     pub fn channel_len(&self) -> usize {
@@ -227,6 +261,33 @@ fn threading(len: usize, group_len: usize, stream_output: bool) -> Threading {
     share(len / group_len, rayon::current_num_threads(), stream_output)
 }
 
+/// How the samples of `sample_len` values of a channels-last call of `len` values are shared
+/// among the threads of the current pool.
+#[cfg(feature = "rayon")]
+fn sample_threading(len: usize, sample_len: usize, stream_output: bool) -> Threading {
+    if len < MIN_PARALLEL_LEN {
+        return Threading::Serial;
+    }
+    share_samples(
+        len / sample_len,
+        rayon::current_num_threads(),
+        stream_output,
+    )
+}
+
+/// How `samples` samples of a channels-last call of at least `MIN_PARALLEL_LEN` values are
+/// shared among `threads` threads. A single sample stays on one thread.
+#[cfg(feature = "rayon")]
+fn share_samples(samples: usize, threads: usize, stream_output: bool) -> Threading {
+    if threads == 1 || samples < 2 {
+        return Threading::Serial;
+    }
+    let runs_per_thread = if stream_output { RUNS_PER_THREAD } else { 1 };
+    Threading::Samples {
+        samples_per_run: samples.div_ceil(runs_per_thread * threads),
+    }
+}
+
 /// How `group_count` groups of a call of at least `MIN_PARALLEL_LEN` values are shared among
 /// `threads` threads.
 #[cfg(feature = "rayon")]
@@ -275,5 +336,11 @@ mod tests {
         };
         assert_eq!(share(64, 2, true), stolen(4));
         assert_eq!(share(3, 2, true), stolen(1));
+        // Channels-last shares whole samples.
+        assert_eq!(share_samples(1, 2, false), Serial);
+        assert_eq!(share_samples(8, 1, false), Serial);
+        let samples = |samples_per_run| Samples { samples_per_run };
+        assert_eq!(share_samples(3, 2, false), samples(2));
+        assert_eq!(share_samples(64, 2, true), samples(4));
     }
 }

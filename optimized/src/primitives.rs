@@ -17,6 +17,11 @@ pub(crate) struct Primitives {
     /// # Safety
     /// The CPU supports the kernel's instruction set.
     pub normalize_groups: unsafe fn(&Plan, &GroupNorm<'_>, GroupRun<'_>),
+    /// Whole samples of a channels-last call, for one thread.
+    ///
+    /// # Safety
+    /// The CPU supports the kernel's instruction set.
+    pub normalize_samples: unsafe fn(&Plan, &GroupNorm<'_>, GroupRun<'_>),
     /// # Safety
     /// The CPU supports the kernel's instruction set.
     #[cfg(feature = "rayon")]
@@ -42,6 +47,20 @@ macro_rules! entry_points {
         ) {
             // SAFETY: our caller guarantees the instruction set, the contract of the callee.
             unsafe { $crate::contiguous::normalize_groups::<$vector, f32>(plan, params, run) }
+        }
+
+        /// # Safety
+        /// The CPU supports this file's instruction set.
+        $(#[target_feature(enable = $feature)])?
+        unsafe fn normalize_samples(
+            plan: &$crate::plan::Plan,
+            params: &$crate::params::GroupNorm<'_>,
+            run: $crate::contiguous::GroupRun<'_>,
+        ) {
+            // SAFETY: our caller guarantees the instruction set, the contract of the callee.
+            unsafe {
+                $crate::channels_last::normalize_samples::<$vector, f32>(plan, params, run)
+            }
         }
 
         /// # Safety
@@ -74,6 +93,7 @@ macro_rules! entry_points {
         pub(crate) const PRIMITIVES: $crate::primitives::Primitives =
             $crate::primitives::Primitives {
                 normalize_groups,
+                normalize_samples,
                 #[cfg(feature = "rayon")]
                 block_moments,
                 #[cfg(feature = "rayon")]
