@@ -19,11 +19,11 @@ use crate::moments::Moments;
 use crate::output::{write_row, AffineRow, Identity};
 use crate::params::GroupNorm;
 use crate::plan::Plan;
-use crate::vector::Io;
+use crate::vector::{Io, MAX_LANES};
 use core::ops::Range;
 
-/// Channels per tile: 8 vectors of the widest kernel.
-pub(crate) const TILE: usize = 128;
+/// Channels per tile: 16 vectors of the widest kernel.
+pub(crate) const TILE: usize = 256;
 
 /// Normalizes the samples of `run` (whole samples) one after the other, on the calling thread.
 ///
@@ -38,7 +38,7 @@ pub(crate) unsafe fn normalize_samples<V: Io<E> + Io<f32>, E: Element>(
     let (x, y, first_group, mut mean, mut rstd) = run.into_parts();
     let groups = params.num_groups();
     let sample_len = plan.channels() * plan.channel_len();
-    let spans_of = (TILE / plan.channels_per_group()).max(1);
+    let spans_of = groups_per_span(plan.channels_per_group());
     // Loops, not closures: a closure would not be compiled with `V`'s instruction set.
     for (s, (xs, ys)) in x
         .chunks(sample_len)
@@ -59,6 +59,18 @@ pub(crate) unsafe fn normalize_samples<V: Io<E> + Io<f32>, E: Element>(
             g = end;
         }
     }
+}
+
+/// How many groups of `cpg` channels a span takes: as many as fit in a tile, in a multiple of
+/// the widest vector where that leaves any (so that no row of a span ends in a partial vector,
+/// unless `C` itself does), and at least one.
+fn groups_per_span(cpg: usize) -> usize {
+    let fit = TILE / cpg;
+    (1..=fit)
+        .rev()
+        .find(|k| k * cpg % MAX_LANES == 0)
+        .unwrap_or(fit)
+        .max(1)
 }
 
 /// One sample's values, as rows.

@@ -158,28 +158,28 @@ unsafe fn welford<V: Io<E> + Io<f32>, E: Element, const U: usize, const PARTIAL:
     unsafe {
         let width = <V as Vector>::LANES;
         let zero = V::splat(0.0);
-        let mut state = ChunkState {
-            shift: [zero; U],
-            mean: [zero; U],
-            m2: [zero; U],
-            lanes,
-        };
+        let (mut shift, mut mean, mut m2) = ([zero; U], [zero; U], [zero; U]);
         let first = chunk.row(x, 0, j);
         for u in 0..U {
-            state.shift[u] = load::<V, E, PARTIAL>(&first[u * width..], lanes);
+            shift[u] = load::<V, E, PARTIAL>(&first[u * width..], lanes);
         }
         // The first row's `d` is 0: `m` and `M2` stay 0.
         for (r, &inverse) in INVERSES.iter().enumerate().take(chunk.rows).skip(1) {
             let inverse = V::splat(inverse);
             let row = chunk.row(x, r, j);
             for u in 0..U {
-                let d = load::<V, E, PARTIAL>(&row[u * width..], lanes).sub(state.shift[u]);
-                let delta = d.sub(state.mean[u]);
-                state.mean[u] = delta.mul_add(inverse, state.mean[u]);
-                state.m2[u] = delta.mul_add(d.sub(state.mean[u]), state.m2[u]);
+                let d = load::<V, E, PARTIAL>(&row[u * width..], lanes).sub(shift[u]);
+                let delta = d.sub(mean[u]);
+                mean[u] = delta.mul_add(inverse, mean[u]);
+                m2[u] = delta.mul_add(d.sub(mean[u]), m2[u]);
             }
         }
-        state
+        ChunkState {
+            shift,
+            mean,
+            m2,
+            lanes,
+        }
     }
 }
 
