@@ -3,10 +3,12 @@
 //! This crate is the specification of [`torch.nn.GroupNorm`] written as code, in `f64`, for people
 //! who want to read or audit GroupNorm. It favours clarity over speed.
 //!
-//! The input has shape `(N, C, *spatial)` (any number of spatial dimensions, including none) and is
-//! stored contiguously in row-major order. The `C` channels are split into `G` groups of `C / G`
-//! consecutive channels. For every sample `n` and group `g`, the statistics are taken over the
-//! `C / G` channels times all spatial positions of that group:
+//! The input has shape `(N, C, *spatial)` (any number of spatial dimensions, including none),
+//! stored contiguously in row-major order for [`group_norm`], or in another [`Layout`] (such as
+//! channels-last) for [`group_norm_with_layout`]: see [Memory layouts](#memory-layouts). The `C`
+//! channels are split into `G` groups of `C / G` consecutive channels. For every sample `n` and
+//! group `g`, the statistics are taken over the `C / G` channels times all spatial positions of
+//! that group:
 //!
 //! ```text
 //! mean[n, g] = (1 / L) * sum x[n, c, s]                 over the group's L = C/G * prod(spatial) values
@@ -17,8 +19,9 @@
 //!
 //! `gamma` (PyTorch's `weight`) defaults to 1 and `beta` (`bias`) to 0; each is optional on its
 //! own. Like `torch.ops.aten.native_group_norm`, the result holds `mean` and `rstd` per `(n, g)`
-//! besides `y`. Each group is viewed as a `prod(spatial) x C/G` nalgebra matrix (one column per
-//! channel), and its statistics are nalgebra's [`mean`] and two-pass [`variance`].
+//! besides `y`. Each group is viewed as a `prod(spatial) x C/G` nalgebra matrix (one row per
+//! spatial position, one column per channel), and its statistics are nalgebra's [`mean`] and
+//! two-pass [`variance`].
 //!
 //! Non-finite values propagate as IEEE arithmetic makes them: a group holding a NaN or an infinity
 //! has a NaN variance, so every `y` of that group is NaN, as in PyTorch. Its mean is that of the
@@ -47,11 +50,48 @@
 //! assert_eq!(out.mean, [24.5, 74.5]);
 //! ```
 //!
+//! ## Memory layouts
+//!
+//! [`Layout::Contiguous`] (what [`group_norm`] takes) stores `(N, C, *spatial)` in row-major
+//! order. [`Layout::ChannelsLast`] stores the same logical tensor as `(N, *spatial, C)`: the `C`
+//! channels of each position are adjacent, as in PyTorch's `channels_last` (4-D input) and
+//! `channels_last_3d` (5-D), here for any number of spatial dimensions. For `(N, C)` the two
+//! layouts are the same. `shape` is always the logical `(N, C, *spatial)`, `y` comes back in the
+//! layout of the input, and `mean` and `rstd` are indexed `n * G + g` whatever the layout.
+//!
+//! The layout changes nothing but where values are read and written: the group's matrix is a
+//! strided view of the sample's values (row stride 1 and column stride `prod(spatial)` when
+//! contiguous; row stride `C` and column stride 1, starting at the group's first channel, in
+//! channels-last), and its values are visited in the same order (channel by channel, positions in
+//! order) in both. So channels-last gives, bit for bit, the contiguous result of the transposed
+//! input:
+//!
+//! ```
+//! use groupnorm_reference::{group_norm, group_norm_with_layout, Layout};
+//!
+//! // The notebook's input, arange(100).reshape(1, 4, 5, 5), stored channels-last: (1, 5, 5, 4).
+//! let (c, s) = (4, 25);
+//! let x: Vec<f64> = (0..100).map(f64::from).collect();
+//! let to_channels_last = |v: &[f64]| -> Vec<f64> {
+//!     (0..c * s).map(|i| v[(i % c) * s + i / c]).collect()
+//! };
+//! let x_cl = to_channels_last(&x);
+//! assert_eq!(x_cl[..5], [0.0, 25.0, 50.0, 75.0, 1.0]);
+//!
+//! let layout = Layout::ChannelsLast;
+//! let out = group_norm_with_layout(&x_cl, &[1, 4, 5, 5], 2, None, None, 1e-5, layout).unwrap();
+//! let contiguous = group_norm(&x, &[1, 4, 5, 5], 2, None, None, 1e-5).unwrap();
+//! assert_eq!(out.y, to_channels_last(&contiguous.y)); // y is channels-last, like the input
+//! assert_eq!((out.mean, out.rstd), (contiguous.mean, contiguous.rstd));
+//! assert_eq!(format!("{:.4}", out.y[0]), "-1.6977"); // x[0, 0, 0, 0]
+//! assert_eq!(format!("{:.4}", out.y[1]), "0.0346"); // x[0, 1, 0, 0]
+//! ```
+//!
 //! [`torch.nn.GroupNorm`]: https://pytorch.org/docs/stable/generated/torch.nn.GroupNorm.html
 //! [`mean`]: nalgebra::Matrix::mean
 //! [`variance`]: nalgebra::Matrix::variance
 
-use nalgebra::DMatrixView;
+use nalgebra::{DMatrixView, DMatrixViewMut};
 use std::fmt;
 
 /// The normalized output and the per-group statistics, as `native_group_norm` returns them.
@@ -131,10 +171,34 @@ impl fmt::Display for GroupNormError {
 
 impl std::error::Error for GroupNormError {}
 
+/// The memory order of `input` and `y`, for the logical shape `(N, C, *spatial)`.
+///
+/// Both layouts describe the same tensor; only where each value sits in the slice differs.
+/// With `S = prod(spatial)` and `s` the row-major index of a spatial position:
+///
+/// | layout | stored as | index of `x[n, c, s]` |
+/// |---|---|---|
+/// | [`Contiguous`](Layout::Contiguous) | `(N, C, *spatial)` | `(n * C + c) * S + s` |
+/// | [`ChannelsLast`](Layout::ChannelsLast) | `(N, *spatial, C)` | `(n * S + s) * C + c` |
+///
+/// For `(N, C)` (no spatial dimension) the two coincide. New layouts may be added, so a `match`
+/// on a `Layout` outside this crate needs a `_` arm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Layout {
+    /// `(N, C, *spatial)` in row-major (C) order: PyTorch's default `contiguous_format`.
+    #[default]
+    Contiguous,
+    /// The same logical shape stored as `(N, *spatial, C)`: the `C` channels of a position are
+    /// adjacent. PyTorch's `channels_last` (4-D) and `channels_last_3d` (5-D), for any number of
+    /// spatial dimensions.
+    ChannelsLast,
+}
+
 /// GroupNorm of `input`, laid out row-major with shape `(N, C, *spatial)`.
 ///
 /// `weight` (gamma) and `bias` (beta) hold one value per channel when given. See the crate docs
-/// for the formula.
+/// for the formula. This is [`group_norm_with_layout`] with [`Layout::Contiguous`].
 pub fn group_norm(
     input: &[f64],
     shape: &[usize],
@@ -143,34 +207,89 @@ pub fn group_norm(
     bias: Option<&[f64]>,
     eps: f64,
 ) -> Result<GroupNormOutput, GroupNormError> {
+    group_norm_with_layout(
+        input,
+        shape,
+        num_groups,
+        weight,
+        bias,
+        eps,
+        Layout::Contiguous,
+    )
+}
+
+/// GroupNorm of `input`, of logical shape `(N, C, *spatial)` stored in `layout`.
+///
+/// `y` is returned in the same layout as `input`; `mean` and `rstd` are indexed `n * G + g` in
+/// every layout. `weight` (gamma) and `bias` (beta) hold one value per channel when given. The
+/// arguments are checked as by [`group_norm`], in the same order, whatever the layout. See the
+/// crate docs for the formula and an example.
+pub fn group_norm_with_layout(
+    input: &[f64],
+    shape: &[usize],
+    num_groups: usize,
+    weight: Option<&[f64]>,
+    bias: Option<&[f64]>,
+    eps: f64,
+    layout: Layout,
+) -> Result<GroupNormOutput, GroupNormError> {
     let (n, channels, spatial) = validate(input, shape, num_groups, weight, bias)?;
     let channels_per_group = channels / num_groups;
-    let group_len = channels_per_group.saturating_mul(spatial);
+    // Exact whenever there is a sample (the whole product fits); never used otherwise.
+    let sample_len = channels.saturating_mul(spatial);
 
     let mut out = GroupNormOutput {
-        y: Vec::with_capacity(input.len()),
+        // Every value is written below: each belongs to exactly one group.
+        y: vec![0.0; input.len()],
         mean: Vec::with_capacity(n * num_groups),
         rstd: Vec::with_capacity(n * num_groups),
     };
     for i in 0..n * num_groups {
-        let group_data = &input[i * group_len..(i + 1) * group_len];
-        // One column per channel of the group, one row per spatial position.
-        let group = DMatrixView::from_slice(group_data, spatial, channels_per_group);
+        let first_channel = (i % num_groups) * channels_per_group;
+        // The group as a `prod(spatial) x C/G` matrix, one row per spatial position and one
+        // column per channel, over the sample's values: where it starts and its strides.
+        let (offset, row_stride, column_stride) = match layout {
+            // The group is one run of values, channel after channel (column-major).
+            Layout::Contiguous => (first_channel * spatial, 1, spatial),
+            // Position after position, each holding all C channels, of which the group's C/G
+            // are adjacent.
+            Layout::ChannelsLast => (first_channel, channels, 1),
+        };
+        let sample = (i / num_groups) * sample_len;
+        let range = sample + offset..sample + sample_len;
+        let group = DMatrixView::from_slice_with_strides(
+            &input[range.clone()],
+            spatial,
+            channels_per_group,
+            row_stride,
+            column_stride,
+        );
+        // y has the layout of the input: the same view, over the output.
+        let mut y_group = DMatrixViewMut::from_slice_with_strides_mut(
+            &mut out.y[range],
+            spatial,
+            channels_per_group,
+            row_stride,
+            column_stride,
+        );
         let mean = group.mean();
         let rstd = 1.0 / (group.variance() + eps).sqrt();
-        let first_channel = (i % num_groups) * channels_per_group;
-        for (j, channel) in group.column_iter().enumerate() {
+        for (j, (channel, mut y_channel)) in group
+            .column_iter()
+            .zip(y_group.column_iter_mut())
+            .enumerate()
+        {
             let c = first_channel + j;
             let gamma = weight.map_or(1.0, |w| w[c]);
             let beta = bias.map_or(0.0, |b| b[c]);
             let scale = rstd * gamma;
-            out.y.extend(channel.iter().map(|&x| {
-                if scale.is_finite() {
+            for (y, &x) in y_channel.iter_mut().zip(channel.iter()) {
+                *y = if scale.is_finite() {
                     (x - mean) * rstd * gamma + beta
                 } else {
                     x * scale + (beta - mean * scale)
-                }
-            }));
+                };
+            }
         }
         out.mean.push(mean);
         out.rstd.push(rstd);

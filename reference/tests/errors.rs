@@ -1,7 +1,8 @@
 //! Every input `group_norm` rejects, as one table (`rejected_inputs`): one row per input, with
 //! the exact `GroupNormError` (with its fields) it must come back as, and that it comes back as
-//! an error, neither accepted nor a panic. The messages are pinned once, by the snapshot
-//! `error_messages` (`conformance/tests/snapshots.rs`).
+//! an error, neither accepted nor a panic, in every layout (`group_norm_with_layout` checks the
+//! same things in the same order whatever the layout). The messages are pinned once, by the
+//! snapshot `error_messages` (`conformance/tests/snapshots.rs`).
 //!
 //! The checks run in the order the variants of `GroupNormError` are declared (the order of
 //! `validate` in `src/lib.rs`): dimensions, `num_groups == 0`, `C == 0`, divisibility, weight
@@ -14,7 +15,7 @@
 //! far more values than any machine holds, and must come back as `InputLength` (the slice is
 //! small), not as an allocation failure or a panic.
 
-use groupnorm_reference::{group_norm, GroupNormError};
+use groupnorm_reference::{group_norm, group_norm_with_layout, GroupNormError, Layout};
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -72,24 +73,33 @@ impl Row {
         }
     }
 
-    /// What is wrong with this row's call, if anything: it must return `expected`, an error
-    /// without a source, and not panic.
+    /// What is wrong with this row's call, if anything: in every layout it must return
+    /// `expected`, an error without a source, and not panic.
     fn failure(&self) -> Option<String> {
+        let failures: Vec<String> = [Layout::Contiguous, Layout::ChannelsLast]
+            .into_iter()
+            .filter_map(|layout| self.failure_in(layout))
+            .collect();
+        (!failures.is_empty()).then(|| failures.join("\n"))
+    }
+
+    fn failure_in(&self, layout: Layout) -> Option<String> {
         let input = data(self.input);
         let weight = self.weight.map(|len| vec![1.0; len]);
         let bias = self.bias.map(|len| vec![0.0; len]);
         let result = catch_unwind(AssertUnwindSafe(|| {
-            group_norm(
+            group_norm_with_layout(
                 &input,
                 &self.shape,
                 self.num_groups,
                 weight.as_deref(),
                 bias.as_deref(),
                 1e-5,
+                layout,
             )
         }));
         let what = format!(
-            "{}: shape {:?}, G = {}, input {} values, weight {:?}, bias {:?}",
+            "{} ({layout:?}): shape {:?}, G = {}, input {} values, weight {:?}, bias {:?}",
             self.name, self.shape, self.num_groups, self.input, self.weight, self.bias
         );
         let expected = &self.expected;
