@@ -24,6 +24,7 @@
 //!     bias: None,
 //!     eps: 1e-5,
 //!     input: &x,
+//!     layout: Default::default(),
 //! };
 //! let reference = inputs.reference().unwrap();
 //! let ran = kit::for_each_kernel(|kernel| {
@@ -195,6 +196,7 @@ mod tests {
             bias: None,
             eps: 1e-5,
             input: &x,
+            layout: Default::default(),
         };
         for_each_kernel(|kernel| {
             for out in [

@@ -1,6 +1,7 @@
 //! Running one kernel on one problem: [`Inputs`], [`run`] and [`run_at`], [`KernelOutput`].
 //! The test kit (`kit`) re-exports all of it, and `check` runs the vectors' cases with it.
 
+use crate::variant::Layout;
 use crate::vectors::Case;
 use groupnorm_optimized::{GroupNorm, GroupNormError, Kernel, StatsBuffers};
 use groupnorm_reference::GroupNormOutput;
@@ -34,14 +35,22 @@ pub struct Inputs<'a> {
     /// `beta`, one per channel.
     pub bias: Option<&'a [f32]>,
     pub eps: f64,
-    /// `x`, row-major.
+    /// `x`, in `layout`'s memory order.
     pub input: &'a [f32],
+    /// The memory layout of `input` and of the output.
+    pub layout: Layout,
 }
 
 impl<'a> Inputs<'a> {
     /// The optimized crate's arguments: shape, groups, `eps`, and weight and bias where given.
     pub fn params(&self) -> GroupNorm<'a> {
-        let mut params = GroupNorm::new(self.shape, self.num_groups).with_eps(self.eps);
+        let layout = match self.layout {
+            Layout::Contiguous => groupnorm_optimized::Layout::Contiguous,
+            Layout::ChannelsLast => groupnorm_optimized::Layout::ChannelsLast,
+        };
+        let mut params = GroupNorm::new(self.shape, self.num_groups)
+            .with_eps(self.eps)
+            .with_layout(layout);
         if let Some(weight) = self.weight {
             params = params.with_weight(weight);
         }
@@ -66,13 +75,18 @@ impl<'a> Inputs<'a> {
         let up = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
         let weight = self.weight.map(up);
         let bias = self.bias.map(up);
-        groupnorm_reference::group_norm(
+        let layout = match self.layout {
+            Layout::Contiguous => groupnorm_reference::Layout::Contiguous,
+            Layout::ChannelsLast => groupnorm_reference::Layout::ChannelsLast,
+        };
+        groupnorm_reference::group_norm_with_layout(
             &up(self.input),
             self.shape,
             self.num_groups,
             weight.as_deref(),
             bias.as_deref(),
             self.eps,
+            layout,
         )
     }
 }
@@ -87,6 +101,7 @@ impl<'a> From<&'a Case> for Inputs<'a> {
             bias: case.bias.as_deref(),
             eps: case.eps,
             input: &case.input,
+            layout: case.variant.layout,
         }
     }
 }

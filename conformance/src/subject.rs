@@ -43,7 +43,7 @@
 //! ```
 
 use crate::run::{self, Inputs};
-use crate::variant::{Feature, Variant};
+use crate::variant::{Feature, Layout, Variant};
 use crate::vectors::Case;
 use groupnorm_optimized::Kernel;
 use groupnorm_reference::GroupNormOutput;
@@ -98,8 +98,8 @@ impl<'a> CaseInputs<'a> {
         features
     }
 
-    /// The problem in the kit's terms (see `kit::run`), which has no layout, element type or
-    /// activation: only for a case of [`Variant::default`] without backward.
+    /// The problem in the kit's terms (see `kit::run`), which has a layout but no element type
+    /// or activation: only for a float32 case without activation or backward.
     pub fn problem(&self) -> Inputs<'a> {
         Inputs {
             shape: self.shape,
@@ -108,6 +108,7 @@ impl<'a> CaseInputs<'a> {
             bias: self.bias,
             eps: self.eps,
             input: self.input,
+            layout: self.variant.layout,
         }
     }
 }
@@ -211,6 +212,11 @@ impl Subject for Reference {
         "reference"
     }
 
+    /// Both layouts, float32 data, no activation, forward only.
+    fn supports(&self, feature: Feature) -> bool {
+        feature.is_v1() || feature == Feature::Layout(Layout::ChannelsLast)
+    }
+
     fn precision(&self) -> Precision {
         Precision::Float64
     }
@@ -225,6 +231,11 @@ impl Subject for Reference {
 impl Subject for Kernel {
     fn name(&self) -> &str {
         Kernel::name(*self)
+    }
+
+    /// Both layouts, float32 data, no activation, forward only.
+    fn supports(&self, feature: Feature) -> bool {
+        feature.is_v1() || feature == Feature::Layout(Layout::ChannelsLast)
     }
 
     /// Through `kit::run`: exact-length buffers full of sentinels, where an unwritten value is
@@ -247,7 +258,6 @@ fn refuse_unsupported(subject: &dyn Subject, case: &CaseInputs<'_>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::variant::Layout;
 
     #[test]
     fn subjects_refuse_what_they_do_not_support() {
@@ -266,12 +276,14 @@ mod tests {
         assert_eq!(Reference.unsupported(&case), None);
         assert!(Reference.run(&case).is_ok() && Subject::run(&Kernel::scalar(), &case).is_ok());
         case.variant.layout = Layout::ChannelsLast;
+        assert_eq!(Kernel::scalar().unsupported(&case), None);
+        case.variant.activation = crate::variant::Activation::Silu;
         case.grad_output = Some(&x);
         let why = Kernel::scalar().unsupported(&case);
-        assert_eq!(why.as_deref(), Some("channels_last layout, backward"));
+        assert_eq!(why.as_deref(), Some("activation silu, backward"));
         assert_eq!(
             Reference.run(&case),
-            Err("not supported: channels_last layout, backward".into())
+            Err("not supported: activation silu, backward".into())
         );
     }
 }

@@ -17,6 +17,7 @@
 //! and offsets in the test of blocks far from the kernels' shift; `|gamma| <= 1.5`, `|beta| <= 1`.
 
 use groupnorm_conformance::kit::{self, Inputs, KernelOutput, Offsets};
+use groupnorm_conformance::variant::Layout;
 use groupnorm_optimized::Kernel;
 use groupnorm_reference::GroupNormOutput;
 
@@ -84,6 +85,7 @@ impl Problem {
             bias: self.bias.as_deref(),
             eps: self.eps,
             input: &self.x,
+            layout: Layout::Contiguous,
         }
     }
 

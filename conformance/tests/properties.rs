@@ -77,6 +77,7 @@
 
 use groupnorm_conformance::check::{self, Check, E32 as EPS32, KERNEL_Y_EPS32};
 use groupnorm_conformance::kit::{self, Comparison, Inputs, KernelOutput};
+use groupnorm_conformance::variant::Layout;
 use groupnorm_optimized::Kernel;
 use groupnorm_reference::{group_norm, GroupNormOutput};
 use proptest::prelude::*;
@@ -308,6 +309,7 @@ fn run_kernel(kernel: Kernel, spec: &Spec, x: &[f32], eps: f64) -> TestResult<Ke
         bias: spec.bias.as_deref(),
         eps,
         input: x,
+        layout: Layout::Contiguous,
     };
     kit::run(kernel, &inputs).map_err(|e| {
         TestCaseError::fail(format!(

@@ -3,6 +3,7 @@
 //! and their moments are merged in a fixed order.
 
 use groupnorm_conformance::kit::{self, Inputs, KernelOutput};
+use groupnorm_conformance::variant::Layout;
 use groupnorm_optimized::tuning::BLOCK_LEN;
 use groupnorm_optimized::Kernel;
 
@@ -51,6 +52,7 @@ fn results_do_not_depend_on_the_thread_count() {
                 bias: None,
                 eps: 1e-5,
                 input: &x,
+                layout: Layout::Contiguous,
             };
             let affine = Inputs {
                 weight: Some(&weight),

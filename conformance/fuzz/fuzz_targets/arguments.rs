@@ -25,6 +25,7 @@
 
 #![no_main]
 
+use groupnorm_conformance::variant::Layout;
 use groupnorm_conformance::kit::{self, Inputs, SENTINEL};
 use groupnorm_optimized::{GroupNormError as OptError, Kernel, StatsBuffers};
 use groupnorm_reference::GroupNormError as RefError;
@@ -247,6 +248,7 @@ fuzz_target!(|data: &[u8]| {
         bias: bias.as_deref(),
         eps: 1e-5,
         input: &x,
+        layout: Layout::Contiguous,
     };
 
     // The reference.

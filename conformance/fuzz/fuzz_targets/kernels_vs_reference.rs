@@ -52,6 +52,7 @@
 
 #![no_main]
 
+use groupnorm_conformance::variant::Layout;
 use groupnorm_conformance::check::{E32, KERNEL_MEAN_EPS32, KERNEL_RSTD_EPS32, KERNEL_Y_EPS32};
 use groupnorm_conformance::kit::{self, Inputs, KernelOutput};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
@@ -174,6 +175,7 @@ impl Case {
             bias: self.bias.as_deref(),
             eps: f64::from(self.eps),
             input: &self.x,
+            layout: Layout::Contiguous,
         }
     }
 }
