@@ -68,7 +68,7 @@ fn groups_per_span(cpg: usize) -> usize {
     let fit = TILE / cpg;
     (1..=fit)
         .rev()
-        .find(|k| k * cpg % MAX_LANES == 0)
+        .find(|k| (k * cpg).is_multiple_of(MAX_LANES))
         .unwrap_or(fit)
         .max(1)
 }
