@@ -16,7 +16,7 @@ use crate::contiguous::GroupRun;
 use crate::element::Element;
 use crate::group::{Group, Normalization, OutputPath};
 use crate::moments::Moments;
-use crate::output::{write_row, AffineRow, Identity};
+use crate::output::{write_rows_of_columns, AffineRow, Identity};
 use crate::params::GroupNorm;
 use crate::plan::Plan;
 use crate::vector::{Io, MAX_LANES};
@@ -191,11 +191,17 @@ unsafe fn normalize_span<V: Io<E> + Io<f32>, E: Element>(
                 OutputPath::Exact => exact = true,
             }
         }
-        for (xr, yr) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
-            let (xr, yr) = (&xr[tile.clone()], &mut yr[tile.clone()]);
-            // SAFETY: our caller guarantees `V`'s instruction set.
-            unsafe { write_row::<V, E, _, TILE>(&coefficients, epilogue, xr, yr) };
-        }
+        let (xt, yt) = (&x[tile.start..], &mut y[tile.start..]);
+        // SAFETY: our caller guarantees `V`'s instruction set.
+        unsafe {
+            write_rows_of_columns::<V, E, _, TILE>(
+                &coefficients,
+                epilogue,
+                (xt, yt),
+                c,
+                (rows, tile.len()),
+            )
+        };
         if exact {
             // The groups the f32 path cannot carry, computed again in f64 over the values the
             // row pass wrote with zero coefficients.

@@ -83,6 +83,8 @@ pub(crate) unsafe fn column_moments<V: Io<E> + Io<f32>, E: Element, const N: usi
     width: usize,
     out: &mut ColumnMoments<N>,
 ) {
+    // Every vector's lanes fit in `out`, a partial one's included (see `merge_into`).
+    const { assert!(N % MAX_LANES == 0) };
     let lanes = <V as Vector>::LANES;
     let mut first_row = 0;
     while first_row < rows {
@@ -137,8 +139,6 @@ struct ChunkState<V, const U: usize> {
     shift: [V; U],
     mean: [V; U],
     m2: [V; U],
-    /// The lanes that hold columns: `LANES`, or fewer in a partial vector.
-    lanes: usize,
 }
 
 /// Welford's update over the chunk's rows for the `U` vectors of columns from `j` (or the
@@ -174,12 +174,7 @@ unsafe fn welford<V: Io<E> + Io<f32>, E: Element, const U: usize, const PARTIAL:
                 m2[u] = delta.mul_add(d.sub(mean[u]), m2[u]);
             }
         }
-        ChunkState {
-            shift,
-            mean,
-            m2,
-            lanes,
-        }
+        ChunkState { shift, mean, m2 }
     }
 }
 
@@ -215,8 +210,7 @@ impl<V: Io<f32>, const U: usize> ChunkState<V, U> {
     ) {
         let width = <V as Vector>::LANES;
         for u in 0..U {
-            let (mut shift, mut mean, mut m2) =
-                ([0.0; MAX_LANES], [0.0; MAX_LANES], [0.0; MAX_LANES]);
+            let (mut shift, mut mean, mut m2) = ([0.0; MAX_LANES], [0.0; MAX_LANES], [0.0; MAX_LANES]);
             // SAFETY: our caller guarantees the instruction set; the arrays hold `MAX_LANES`
             // values, at least `LANES`.
             unsafe {
@@ -224,13 +218,18 @@ impl<V: Io<f32>, const U: usize> ChunkState<V, U> {
                 self.mean[u].store(&mut mean);
                 self.m2[u].store(&mut m2);
             }
+            // Every lane, those past a partial vector's columns included (they hold zeros and
+            // land in columns past the tile's, which are not read): a loop of constant length,
+            // which the compiler turns into vector instructions. `j + LANES <= N` as `N` is a
+            // multiple of `LANES` and `j` of `LANES`, below `N`.
             let first = j + u * width;
-            for lane in 0..self.lanes.min(width) {
-                let column = first + lane;
+            let out_mean = &mut out.mean[first..first + width];
+            let out_m2 = &mut out.m2[first..first + width];
+            for lane in 0..width {
                 let chunk_mean = f64::from(shift[lane]) + f64::from(mean[lane]);
-                let delta = chunk_mean - out.mean[column];
-                out.mean[column] += delta * mean_weight;
-                out.m2[column] += f64::from(m2[lane]) + delta * delta * m2_weight;
+                let delta = chunk_mean - out_mean[lane];
+                out_mean[lane] += delta * mean_weight;
+                out_m2[lane] += f64::from(m2[lane]) + delta * delta * m2_weight;
             }
         }
     }

@@ -133,35 +133,95 @@ unsafe fn load_lanes<V: Io<f32>, const PARTIAL: bool>(values: &[f32], i: usize, 
     }
 }
 
-/// Writes `y = epilogue(affine_i(x))` over one row of consecutive channels, `x[i]` with the
-/// coefficients of the row's `i`-th channel in `coefficients` (`x.len() <= N`): whole vectors,
-/// then a partial one, with plain stores.
+/// Rows written together by [`write_rows_of_columns`], sharing each vector of coefficients.
+const ROWS_TOGETHER: usize = 4;
+
+/// Writes `y = epilogue(affine_j(x))` over `rows` rows of `width <= N` consecutive channels:
+/// `x[r * stride + j]` with the coefficients of channel `j` in `coefficients`, for `r < rows`
+/// (`y` alike). Rows go [`ROWS_TOGETHER`] at a time, so that each vector of coefficients is
+/// loaded once for all of them; whole vectors, then a partial one; plain stores.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-pub(crate) unsafe fn write_row<V: Io<E> + Io<f32>, E: Element, P: Epilogue, const N: usize>(
+pub(crate) unsafe fn write_rows_of_columns<
+    V: Io<E> + Io<f32>,
+    E: Element,
+    P: Epilogue,
+    const N: usize,
+>(
     coefficients: &AffineRow<N>,
     epilogue: P,
-    x: &[E],
-    y: &mut [E],
+    (x, y): (&[E], &mut [E]),
+    stride: usize,
+    (rows, width): (usize, usize),
+) {
+    // SAFETY: our caller guarantees the instruction set.
+    unsafe {
+        let mut r = 0;
+        while r + ROWS_TOGETHER <= rows {
+            write_rows_together::<V, E, P, N, ROWS_TOGETHER>(
+                coefficients,
+                epilogue,
+                (x, &mut *y),
+                (r, stride),
+                width,
+            );
+            r += ROWS_TOGETHER;
+        }
+        while r < rows {
+            write_rows_together::<V, E, P, N, 1>(
+                coefficients,
+                epilogue,
+                (x, &mut *y),
+                (r, stride),
+                width,
+            );
+            r += 1;
+        }
+    }
+}
+
+/// Rows `first..first + R` of [`write_rows_of_columns`].
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
+#[inline(always)]
+unsafe fn write_rows_together<
+    V: Io<E> + Io<f32>,
+    E: Element,
+    P: Epilogue,
+    const N: usize,
+    const R: usize,
+>(
+    coefficients: &AffineRow<N>,
+    epilogue: P,
+    (x, y): (&[E], &mut [E]),
+    (first, stride): (usize, usize),
+    width: usize,
 ) {
     // SAFETY: our caller guarantees the instruction set; loads and stores take bounds-checked
     // slices.
     unsafe {
         let lanes = <V as Vector>::LANES;
-        let whole = x.len() / lanes * lanes;
-        let mut i = 0;
-        while i < whole {
-            let affine = coefficients.load::<V, false>(i, lanes);
-            let v = output(&affine, epilogue, <V as Io<E>>::load(&x[i..]));
-            <V as Io<E>>::store(v, &mut y[i..]);
-            i += lanes;
+        let whole = width / lanes * lanes;
+        let mut j = 0;
+        while j < whole {
+            let affine = coefficients.load::<V, false>(j, lanes);
+            for r in first..first + R {
+                let at = r * stride + j;
+                let v = output(&affine, epilogue, <V as Io<E>>::load(&x[at..]));
+                <V as Io<E>>::store(v, &mut y[at..]);
+            }
+            j += lanes;
         }
-        if i < x.len() {
-            let affine = coefficients.load::<V, true>(i, x.len() - i);
-            let v = output(&affine, epilogue, <V as Io<E>>::load_partial(&x[i..]));
-            <V as Io<E>>::store_partial(v, &mut y[i..]);
+        if j < width {
+            let affine = coefficients.load::<V, true>(j, width - j);
+            for r in first..first + R {
+                let at = r * stride + j;
+                let v = output(&affine, epilogue, <V as Io<E>>::load_partial(&x[at..][..width - j]));
+                <V as Io<E>>::store_partial(v, &mut y[at..][..width - j]);
+            }
         }
     }
 }
