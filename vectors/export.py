@@ -10,8 +10,8 @@ single-threaded), run once in float32 and once in float64 on the same inputs
 upcast with ``.double()``. Nothing is computed by hand. Inputs come from
 ``torch.Generator().manual_seed(...)`` with a fixed seed per case, so the output
 is byte-for-byte reproducible. See vectors/README.md for the file format
-(schema version 2; every case written today is contiguous float32 with float32
-parameters and no activation).
+(schema version 2; every case written today is float32 with float32 parameters
+and no activation, contiguous except those of channels_last.json).
 
 Only torch, numpy and the Python standard library are used.
 """
@@ -31,11 +31,15 @@ FORMAT = "groupnorm-vectors"
 VERSION = 2
 GENERATOR = "vectors/export.py"
 
-# Values of the per-case keys of schema version 2. The exporter writes only the first of each
-# today; the others are defined by the schema for later cases (see vectors/README.md).
+# Values of the per-case keys of schema version 2. The exporter writes both layouts, and only
+# the first dtype and activation today; the others are defined by the schema for later cases
+# (see vectors/README.md).
 LAYOUTS = ("contiguous", "channels_last")
 DTYPES = ("float32", "float16", "bfloat16")
 ACTIVATIONS = ("none", "silu")
+
+# PyTorch's channels-last memory formats, by tensor rank. Other ranks have none.
+CHANNELS_LAST_FORMATS = {4: torch.channels_last, 5: torch.channels_last_3d}
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -88,6 +92,22 @@ def flat_np(t):
     return t.detach().contiguous().reshape(-1).numpy()
 
 
+def memory_order(t, layout):
+    """The values of t, of logical shape (N, C, *spatial), flattened in the layout's order:
+    (N, C, *spatial) for "contiguous", (N, *spatial, C) for "channels_last"."""
+    if layout == "channels_last":
+        t = t.movedim(1, -1)
+    return flat_np(t)
+
+
+def logical_order(flat, shape, layout):
+    """The inverse of memory_order, in numpy: flat values in layout order -> array of shape."""
+    if layout == "contiguous":
+        return flat.reshape(shape)
+    n, c, *spatial = shape
+    return np.moveaxis(flat.reshape((n, *spatial, c)), -1, 1)
+
+
 # --------------------------------------------------------------------------
 # Running PyTorch
 # --------------------------------------------------------------------------
@@ -100,15 +120,79 @@ def native(x, weight, bias, num_groups, eps):
     return torch.ops.aten.native_group_norm(x, weight, bias, n, c, hw, num_groups, eps)
 
 
+def outputs(result, layout, dtype):
+    """native_group_norm's (y, mean, rstd) as flat numpy arrays, y in the layout's order."""
+    y, mean, rstd = result
+    assert y.dtype == dtype
+    return memory_order(y, layout), flat_np(mean), flat_np(rstd)
+
+
+def channels_last_run(x, weight, bias, num_groups, eps):
+    """PyTorch on the channels-last form of x (logical shape, contiguous float32).
+
+    Returns (f32, f64_contiguous, f64_channels_last, note): each result a tuple of outputs()
+    with y in channels-last order; f64_channels_last is None where PyTorch has no
+    channels-last kernel for the case; note says in words where the values come from.
+
+    The case's expected float64 block is f64_contiguous, never f64_channels_last: PyTorch's
+    float64 channels-last kernel accumulates plain sums of x and x*x per group, which loses
+    digits as the mean grows (report_channels_last_float64 prints how far it is from the
+    contiguous kernel; on x = 1e7 + randn its rstd is 21% off). The contiguous one is what
+    every other file's float64 block comes from.
+    """
+    dbl = lambda t: None if t is None else t.double()
+    f64_contiguous = outputs(native(x.double(), dbl(weight), dbl(bias), num_groups, eps),
+                             "channels_last", torch.float64)
+    fmt = CHANNELS_LAST_FORMATS.get(x.dim())
+    if fmt is None:
+        # No channels-last memory format: the stored form is x.movedim(1, -1).contiguous(),
+        # and PyTorch's only kernel for it is the contiguous one, on the tensor moved back.
+        stored = x.movedim(1, -1).contiguous()
+        back = stored.movedim(-1, 1).contiguous()
+        assert torch.equal(back, x)
+        f32 = outputs(native(back, weight, bias, num_groups, eps), "channels_last", torch.float32)
+        if x.dim() == 2:
+            note = ("For an (N, C) input the two orders coincide and PyTorch has no "
+                    "channels-last format: float32 and float64 are its contiguous results.")
+        else:
+            note = (f"PyTorch has no channels-last memory format for a {x.dim()}-D input: "
+                    "float32 and float64 are its contiguous results permuted to "
+                    "channels-last order.")
+        return f32, f64_contiguous, None, note
+
+    xs = x.contiguous(memory_format=fmt)
+    assert xs.is_contiguous(memory_format=fmt)
+    y32 = native(xs, weight, bias, num_groups, eps)
+    assert y32[0].is_contiguous(memory_format=fmt)
+    xd = xs.double()
+    assert xd.is_contiguous(memory_format=fmt)
+    y64 = native(xd, dbl(weight), dbl(bias), num_groups, eps)
+    assert y64[0].is_contiguous(memory_format=fmt)
+    f32 = outputs(y32, "channels_last", torch.float32)
+    f64_channels_last = outputs(y64, "channels_last", torch.float64)
+    if xs.is_contiguous():
+        # One channel (or no spatial extent): the two orders are the same memory, and PyTorch
+        # computes exactly what it computes for the contiguous tensor. Check that it does.
+        c32 = outputs(native(x, weight, bias, num_groups, eps), "channels_last", torch.float32)
+        for a, b in zip(f32 + f64_channels_last, c32 + f64_contiguous):
+            assert a.tobytes() == b.tobytes()
+        note = ("Here the channels-last and contiguous orders are the same memory, and PyTorch's "
+                "float32 and float64 results on it equal its contiguous ones bit for bit.")
+    else:
+        note = ("Expected float32 from PyTorch's channels-last kernel; expected float64 from "
+                "PyTorch's contiguous float64 kernel, permuted to channels-last order (its "
+                "channels-last float64 kernel, which sums x and x*x, is less accurate).")
+    return f32, f64_contiguous, f64_channels_last, note
+
+
 class Case:
     def __init__(self, name, description, x, num_groups, eps=1e-5, weight=None, bias=None,
                  layout="contiguous", dtype="float32", param_dtype="float32", activation="none"):
         assert layout in LAYOUTS and dtype in DTYPES and param_dtype in DTYPES, name
         assert activation in ACTIVATIONS, name
-        # Only these are computed below so far; another layout, dtype or activation needs its
-        # own input conversion, kernel call and output order here first.
-        assert (layout, dtype, param_dtype, activation) == \
-            ("contiguous", "float32", "float32", "none"), name
+        # Only these are computed below so far; another dtype or activation needs its own
+        # input conversion and kernel call here first.
+        assert (dtype, param_dtype, activation) == ("float32", "float32", "none"), name
         assert x.dtype == torch.float32
         assert NAME_RE.match(name), name
         c = x.shape[1]
@@ -119,7 +203,7 @@ class Case:
             assert bias.dtype == torch.float32 and tuple(bias.shape) == (c,)
         self.name = name
         self.description = description
-        self.x = x.contiguous()
+        self.x = x.contiguous()  # logical (N, C, *spatial); render() writes it in layout order
         self.num_groups = num_groups
         self.eps = float(eps)
         self.layout = layout
@@ -128,20 +212,31 @@ class Case:
         self.activation = activation
         self.weight = weight
         self.bias = bias
+        # f32 and f64 are the expected blocks, (y, mean, rstd) with y in layout order.
+        # f64_channels_last is PyTorch's float64 channels-last kernel, kept for comparison only.
+        self.f64_channels_last = None
 
-        y, mean, rstd = native(self.x, weight, bias, num_groups, self.eps)
-        assert y.dtype == torch.float32 and tuple(y.shape) == tuple(x.shape)
-        assert tuple(mean.shape) == (x.shape[0], num_groups)
-        self.f32 = (flat_np(y), flat_np(mean), flat_np(rstd))
+        if layout == "contiguous":
+            y, mean, rstd = native(self.x, weight, bias, num_groups, self.eps)
+            assert y.dtype == torch.float32 and tuple(y.shape) == tuple(x.shape)
+            assert tuple(mean.shape) == (x.shape[0], num_groups)
+            self.f32 = (flat_np(y), flat_np(mean), flat_np(rstd))
 
-        dbl = lambda t: None if t is None else t.double()
-        y, mean, rstd = native(self.x.double(), dbl(weight), dbl(bias), num_groups, self.eps)
-        assert y.dtype == torch.float64
-        self.f64 = (flat_np(y), flat_np(mean), flat_np(rstd))
+            dbl = lambda t: None if t is None else t.double()
+            y, mean, rstd = native(self.x.double(), dbl(weight), dbl(bias), num_groups, self.eps)
+            assert y.dtype == torch.float64
+            self.f64 = (flat_np(y), flat_np(mean), flat_np(rstd))
+        else:
+            self.f32, self.f64, self.f64_channels_last, note = channels_last_run(
+                self.x, weight, bias, num_groups, self.eps)
+            self.description = f"{description} {note}"
+        n = int(np.prod(x.shape))
+        assert all(len(v[0]) == n and len(v[1]) == x.shape[0] * num_groups
+                   for v in (self.f32, self.f64))
 
     def render(self):
         i = "      "
-        xs = flat_np(self.x)
+        xs = memory_order(self.x, self.layout)
         w = "null" if self.weight is None else arr(flat_np(self.weight), fmt_f32)
         b = "null" if self.bias is None else arr(flat_np(self.bias), fmt_f32)
 
@@ -490,6 +585,191 @@ def large_offset_cases():
     return cases
 
 
+def uniform_affine(name, c):
+    """nn.GroupNorm's parameters after PyTorch's test_groupnorm_nhwc: weight.uniform_(), bias.uniform_()."""
+    w = torch.rand((c,), generator=gen(name, 1), dtype=torch.float32)
+    b = torch.rand((c,), generator=gen(name, 2), dtype=torch.float32)
+    return w, b
+
+
+def channels_last_cases():
+    cases = []
+
+    def add(name, desc, x, g, eps=1e-5, w=None, b=None):
+        case = Case(name, desc, x, g, eps, w, b, layout="channels_last")
+        cases.append(case)
+        return case
+
+    def aff_str(aff):
+        return "random affine" if aff else "no affine"
+
+    # the notebook's layer on the notebook's input, stored channels-last
+    x = torch.arange(100.0, dtype=torch.float32).reshape(1, 4, 5, 5)
+    gn = torch.nn.GroupNorm(num_groups=2, num_channels=4)
+    case = add("notebook_channels_last",
+               "nn.GroupNorm(2, 4) with default parameters on arange(100) reshaped to "
+               "(1, 4, 5, 5), stored channels-last.",
+               x, 2, gn.eps, gn.weight.detach().clone(), gn.bias.detach().clone())
+    with torch.no_grad():
+        y_module = gn(x.contiguous(memory_format=torch.channels_last))
+    assert y_module.is_contiguous(memory_format=torch.channels_last)
+    assert memory_order(y_module, "channels_last").tobytes() == case.f32[0].tobytes(), \
+        "nn.GroupNorm output differs from native_group_norm on channels-last input"
+
+    # PyTorch's own tests: test_groupnorm_nhwc (weight and bias uniform(0, 1)), test_groupnorm_nwc
+    # (a transposed 3-D input, default parameters), and the module-test shapes of
+    # pytorch_shapes.json, which PyTorch's module tests also run channels-last
+    for shape, g in [((4, 8, 10, 10), 4), ((2, 30, 9, 9), 3)]:
+        name = f"cl_pytorch_nhwc_{shape_str(shape)}_g{g}"
+        w, b = uniform_affine(name, shape[1])
+        add(name, f"PyTorch's test_groupnorm_nhwc shape {shape_str(shape)}, {g} groups, weight "
+            f"and bias uniform(0, 1).", randn(name, shape), g, 1e-5, w, b)
+    name = "cl_pytorch_nwc_4x20x20_g4"
+    add(name, "PyTorch's test_groupnorm_nwc: (4, 20, 20) with 4 groups, default weight and bias.",
+        randn(name, (4, 20, 20)), 4, 1e-5, torch.ones(20), torch.zeros(20))
+    for shape, g, aff, eps in [((4, 6, 2, 3), 3, True, 1e-5), ((4, 3, 2, 3), 3, False, 1e-5),
+                               ((4, 3, 2, 3), 1, False, 1e-5), ((1, 2, 3, 4), 2, True, 1e-5),
+                               ((2, 6, 4, 2, 2), 3, True, 1e-5), ((4, 6, 5), 3, True, 1e-3),
+                               ((4, 12), 3, True, 1e-5)]:
+        name = f"cl_pytorch_{shape_str(shape)}_g{g}" + ("" if aff else "_no_affine")
+        if eps != 1e-5:
+            name += "_eps_1e_3"
+        w, b = affine(name, shape[1]) if aff else (None, None)
+        add(name, f"PyTorch module test shape {shape_str(shape)}, {g} group(s), {aff_str(aff)}, "
+            f"eps {eps!r}.", randn(name, shape), g, eps, w, b)
+
+    # channels per group C/G of 1, 3, 5 and 40
+    for c, g in [(40, 40), (9, 3), (15, 3), (40, 1)]:
+        name = f"cl_cpg_{c // g}_c{c}_g{g}"
+        shape = (2, c, 3, 4)
+        aff = (c // g) % 2 == 1
+        w, b = affine(name, c) if aff else (None, None)
+        add(name, f"{c // g} channel(s) per group: {shape_str(shape)} with {g} groups, "
+            f"{aff_str(aff)}.", randn(name, shape), g, 1e-5, w, b)
+
+    # C around the vector widths; (C, G, spatial, N), some groups not aligned to 8 or 16,
+    # ranks 3 to 5
+    widths = [(1, 1, (3, 3), 2), (2, 1, (3, 3), 2), (3, 3, (2, 2, 2), 2), (4, 2, (3, 3), 2),
+              (5, 1, (5,), 2), (7, 7, (3, 3), 2), (8, 2, (3, 3), 2), (9, 3, (2, 2, 3), 2),
+              (15, 5, (3, 3), 2), (16, 4, (3, 3), 2), (17, 1, (3, 3), 2), (31, 1, (4,), 2),
+              (32, 8, (3, 3), 2), (33, 11, (2, 2, 2), 2), (63, 7, (3, 3), 1),
+              (64, 32, (3, 3), 1), (65, 5, (2, 3), 1), (127, 1, (3, 3), 1),
+              (128, 16, (2, 2, 2), 1), (129, 3, (3, 3), 1)]
+    for i, (c, g, spatial, n) in enumerate(widths):
+        shape = (n, c) + spatial
+        name = f"cl_channels_{c}_g{g}"
+        x = randn(name, shape)
+        offset = 3.0 if i % 3 == 0 else 0.0
+        if offset:
+            x = x + offset
+        aff = i % 2 == 1
+        w, b = affine(name, c) if aff else (None, None)
+        add(name, f"C = {c} around a vector width: {shape_str(shape)} with {g} group(s) of "
+            f"{c // g} channel(s), {aff_str(aff)}{', data offset by +3' if offset else ''}.",
+            x, g, 1e-5, w, b)
+
+    # the spatial size where PyTorch's channels-last kernel changes strategy (H*W >= 1024:
+    # per-position sums instead of per-group ones)
+    for shape, g, aff in [((1, 4, 32, 32), 2, True), ((1, 3, 4, 16, 16), 1, False)]:
+        name = f"cl_hw_1024_{shape_str(shape)}_g{g}"
+        w, b = affine(name, shape[1]) if aff else (None, None)
+        add(name, f"H*W = 1024 in {shape_str(shape)} with {g} group(s), {aff_str(aff)}.",
+            randn(name, shape), g, 1e-5, w, b)
+
+    # mean large against the spread, on the issue's shape
+    for k in range(1, 8):
+        offset = 10.0 ** k
+        name = f"cl_offset_1e{k}"
+        shape = (1, 64, 16, 16)
+        aff = k % 2 == 0
+        w, b = affine(name, 64) if aff else (None, None)
+        add(name, f"x = 1e{k} + randn on {shape_str(shape)} with 32 groups, {aff_str(aff)}.",
+            offset + randn(name, shape), 32, 1e-5, w, b)
+
+    # non-finite elements and a constant group, as in ill_conditioned.json; group k of batch n
+    # is x[n, 2k:2k+2], which channels-last interleaves by position
+    inf, nan = float("inf"), float("nan")
+    shape = (2, 6, 4, 4)
+    special = [
+        ("cl_nan_first_of_group", "NaN at the first element of batch 0 group 1",
+         [((0, 2, 0, 0), nan)], False),
+        ("cl_nan_middle_of_group", "NaN in the middle of batch 1 group 0",
+         [((1, 1, 0, 0), nan)], True),
+        ("cl_posinf_last_of_group", "+Inf at the last element of batch 0 group 2",
+         [((0, 5, 3, 3), inf)], False),
+        ("cl_neginf_middle_of_group", "-Inf in the middle of batch 1 group 1",
+         [((1, 2, 2, 1), -inf)], True),
+        ("cl_posinf_first_of_group", "+Inf at the first element of batch 1 group 2",
+         [((1, 4, 0, 0), inf)], True),
+        ("cl_posinf_and_neginf_same_group", "Batch 0 group 0 holds both +Inf and -Inf",
+         [((0, 0, 1, 2), inf), ((0, 1, 2, 3), -inf)], False),
+    ]
+    for name, desc, pokes, aff in special:
+        x = randn(name, shape)
+        for idx, v in pokes:
+            x[idx] = v
+        w, b = affine(name, 6) if aff else (None, None)
+        add(name, f"{desc} (first and last in memory order too); other groups finite, "
+            f"{aff_str(aff)}.", x, 3, 1e-5, w, b)
+    name = "cl_constant_group_eps_1e_5"
+    x = randn(name, shape)
+    x[0, 0:2] = 1.5
+    w, b = affine(name, 6)
+    add(name, "Batch 0 group 0 is constant 1.5 (variance 0) with eps 1e-5: y equals bias there; "
+        "other groups random, random affine.", x, 3, 1e-5, w, b)
+
+    # model-like layers, spatial sizes reduced to keep the file small
+    for shape, g in [((1, 320, 4, 4), 32), ((1, 64, 4, 4, 4), 32)]:
+        name = f"cl_model_{shape_str(shape)}_g{g}"
+        w, b = affine(name, shape[1])
+        add(name, f"A model-like layer: {shape_str(shape)} with {g} groups of "
+            f"{shape[1] // g} channels, random affine.", randn(name, shape), g, 1e-5, w, b)
+
+    report_channels_last_float64(cases)
+    return cases
+
+
+def report_channels_last_float64(cases):
+    """Print how far PyTorch's float64 channels-last kernel is from its contiguous one.
+
+    Over the elements where both are finite: y in float64 eps of max(1, |y|), mean relative
+    to |mean| + std (std = 1 / rstd; a mean near 0 has no relative digits to lose), rstd
+    relative. Also counted: the elements where the two disagree on which values are finite.
+    """
+    e64 = np.finfo(np.float64).eps
+    worst = {"y": (0.0, ""), "mean": (0.0, ""), "rstd": (0.0, "")}
+    compared = equal = 0
+    print("channels-last float64 kernel vs contiguous float64 (y: eps64 of max(1,|y|); "
+          "mean: relative to |mean|+std; rstd: relative):")
+    for case in cases:
+        if case.f64_channels_last is None:
+            continue
+        compared += 1
+        if all(a.tobytes() == b.tobytes() for a, b in zip(case.f64_channels_last, case.f64)):
+            equal += 1
+        row = []
+        for key, a, b in zip(("y", "mean", "rstd"), case.f64_channels_last, case.f64):
+            fin = np.isfinite(a) & np.isfinite(b)
+            nonfinite_differ = int(np.sum(~fin & ~((a == b) | (np.isnan(a) & np.isnan(b)))))
+            d = np.abs(a[fin] - b[fin])
+            if key == "y":
+                scale = np.maximum(1.0, np.abs(b[fin])) * e64
+            elif key == "mean":
+                scale = np.abs(b[fin]) + 1.0 / case.f64[2][fin]
+            else:
+                scale = np.abs(b[fin])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                err = np.where(d == 0, 0.0, d / scale)
+            v = float(err.max()) if err.size else 0.0
+            if v > worst[key][0]:
+                worst[key] = (v, case.name)
+            row.append(f"{key} {v:.3g}" + (f" ({nonfinite_differ} non-finite differ)"
+                                           if nonfinite_differ else ""))
+        print(f"  {case.name}: " + ", ".join(row))
+    print(f"  {equal} of {compared} cases with a channels-last kernel bit-equal; worst: "
+          + ", ".join(f"{k} {v:.3g} ({n})" for k, (v, n) in worst.items()))
+
+
 # --------------------------------------------------------------------------
 # Writing and validation
 # --------------------------------------------------------------------------
@@ -547,7 +827,12 @@ def validate(text, torch_version, cases):
         assert got["dtype"] in DTYPES and got["param_dtype"] in DTYPES, lbl
         n = int(np.prod(case.x.shape))
         assert len(got["input"]) == n
-        _same_bits(_decode(got["input"], np.float32), flat_np(case.x), lbl + ".input")
+        # input is x in the layout's memory order: as written, and (by numpy, not torch) as
+        # the logical tensor once moved back
+        xin = _decode(got["input"], np.float32)
+        _same_bits(xin, memory_order(case.x, case.layout), lbl + ".input")
+        _same_bits(logical_order(xin, tuple(got["shape"]), got["layout"]).reshape(-1),
+                   flat_np(case.x), lbl + ".input (logical)")
         for key, t in (("weight", case.weight), ("bias", case.bias)):
             assert got["has_" + key] == (t is not None), lbl
             if t is None:
@@ -579,6 +864,7 @@ def main():
         ("model_layer.json", model_layer_cases),
         ("ill_conditioned.json", ill_conditioned_cases),
         ("large_offset.json", large_offset_cases),
+        ("channels_last.json", channels_last_cases),
     ]
     seen = set()
     with torch.no_grad():
