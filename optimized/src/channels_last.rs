@@ -19,6 +19,7 @@ use crate::moments::Moments;
 use crate::output::{write_rows_of_columns, AffineRow, Identity};
 use crate::params::GroupNorm;
 use crate::plan::Plan;
+use crate::statistics::SHORT_LEN;
 use crate::vector::{Io, MAX_LANES};
 use core::ops::Range;
 
@@ -144,20 +145,26 @@ unsafe fn normalize_span<V: Io<E> + Io<f32>, E: Element>(
     let plan = span.sample.plan;
     let (c, rows) = (plan.channels(), plan.channel_len());
     let x = span.sample.x;
+    let cpg = plan.channels_per_group();
     let mut moments = [Moments::EMPTY; TILE];
-    for tile in span.tiles() {
-        let mut columns = ColumnMoments::<TILE>::EMPTY;
-        // SAFETY: our caller guarantees `V`'s instruction set.
-        unsafe {
-            column_moments::<V, E, TILE>(&x[tile.start..], c, rows, tile.len(), &mut columns)
-        };
-        for (j, channel) in tile.enumerate() {
-            let (group, _) = span.group_of(channel);
-            moments[group] = moments[group].merge(columns.column(j));
+    if plan.group_len() < SHORT_LEN {
+        // Short groups take their statistics in f64 directly, as in the contiguous layout.
+        for (k, g) in span.groups.clone().enumerate() {
+            moments[k] = Moments::of_values(span.sample.columns(g * cpg..(g + 1) * cpg));
+        }
+    } else {
+        for tile in span.tiles() {
+            let mut columns = ColumnMoments::<TILE>::EMPTY;
+            let x = &x[tile.start..];
+            // SAFETY: our caller guarantees `V`'s instruction set.
+            unsafe { column_moments::<V, E, TILE>(x, c, rows, tile.len(), &mut columns) };
+            for (j, channel) in tile.enumerate() {
+                let (group, _) = span.group_of(channel);
+                moments[group] = moments[group].merge(columns.column(j));
+            }
         }
     }
 
-    let cpg = plan.channels_per_group();
     let mut normalizations: [Option<Normalization>; TILE] = [None; TILE];
     for (k, g) in span.groups.clone().enumerate() {
         let group = Group::new(params, plan, span.first_group + k);

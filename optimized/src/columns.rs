@@ -210,7 +210,8 @@ impl<V: Io<f32>, const U: usize> ChunkState<V, U> {
     ) {
         let width = <V as Vector>::LANES;
         for u in 0..U {
-            let (mut shift, mut mean, mut m2) = ([0.0; MAX_LANES], [0.0; MAX_LANES], [0.0; MAX_LANES]);
+            let (mut shift, mut mean, mut m2) =
+                ([0.0; MAX_LANES], [0.0; MAX_LANES], [0.0; MAX_LANES]);
             // SAFETY: our caller guarantees the instruction set; the arrays hold `MAX_LANES`
             // values, at least `LANES`.
             unsafe {

@@ -37,6 +37,31 @@ impl Moments {
         }
     }
 
+    /// The moments of `values` (not empty) in one pass in `f64` about the first value `x0`, as
+    /// `statistics` takes a short tail: `d = x - x0` and `d^2` are within an `f64` rounding of
+    /// exact, and by Samuelson's inequality the cancellation in `m2 = sum d^2 - (sum d)^2 / n`
+    /// amplifies the sums' rounding at most `n` times, far below the `f32` result's precision
+    /// for the short groups this is for.
+    pub fn of_values(values: impl Iterator<Item = f32>) -> Moments {
+        let mut values = values.map(f64::from).peekable();
+        let Some(&x0) = values.peek() else {
+            return Moments::EMPTY;
+        };
+        let (mut count, mut sum, mut squares) = (0.0, 0.0, 0.0);
+        for v in values {
+            let d = v - x0;
+            count += 1.0;
+            sum += d;
+            squares += d * d;
+        }
+        let mean = sum / count;
+        Moments {
+            count,
+            mean: x0 + mean,
+            m2: (squares - sum * mean).max(0.0),
+        }
+    }
+
     /// The biased variance, `m2 / count`. Groups are never empty: a zero dimension is rejected.
     #[inline]
     pub fn variance(self) -> f64 {

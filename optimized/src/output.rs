@@ -219,7 +219,11 @@ unsafe fn write_rows_together<
             let affine = coefficients.load::<V, true>(j, width - j);
             for r in first..first + R {
                 let at = r * stride + j;
-                let v = output(&affine, epilogue, <V as Io<E>>::load_partial(&x[at..][..width - j]));
+                let v = output(
+                    &affine,
+                    epilogue,
+                    <V as Io<E>>::load_partial(&x[at..][..width - j]),
+                );
                 <V as Io<E>>::store_partial(v, &mut y[at..][..width - j]);
             }
         }

@@ -70,7 +70,7 @@ const fn chunk_rows(lanes: usize) -> usize {
 }
 /// Blocks shorter than the widest row are all tail, whatever the kernel, so that every kernel
 /// takes the statistics of a short group the same way: exactly, in `f64`, with no shift.
-const SHORT_LEN: usize = UNROLL * MAX_LANES;
+pub(crate) const SHORT_LEN: usize = UNROLL * MAX_LANES;
 /// Passes over a block whose shift is off its mean by more than half a standard deviation: each
 /// sums again about the mean the pass before found (see [`block_moments`]).
 const MAX_RESHIFTS: usize = 2;
