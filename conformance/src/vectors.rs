@@ -148,6 +148,11 @@ impl Case {
         self.weight.as_ref().map_or(1.0, |w| w[c])
     }
 
+    /// beta of channel `c` (0 without bias).
+    pub fn beta(&self, c: usize) -> f32 {
+        self.bias.as_ref().map_or(0.0, |b| b[c])
+    }
+
     /// The shape as PyTorch writes it, e.g. `(1, 4, 5, 5)`.
     pub fn shape_string(&self) -> String {
         let dims: Vec<String> = self.shape.iter().map(usize::to_string).collect();

@@ -8,6 +8,7 @@ use groupnorm_conformance::{
     check_subject, load_dir, vectors_dir, Case, CaseInputs, CaseReport, Outputs, Subject,
     SubjectReport, VectorFile, Verdict,
 };
+use groupnorm_conformance::variant::{Feature, Layout};
 use std::sync::OnceLock;
 
 /// One fault planted in [`group_norm`], or none.
@@ -55,7 +56,7 @@ const MUTANTS: [Mutation; 10] = [
     BiasBeforeScale,
 ];
 
-/// GroupNorm of a contiguous case, with the fault `m`: each test of `m` below is one mutant.
+/// GroupNorm of a case (either layout), with the fault `m`: each test of `m` below is one mutant.
 fn group_norm(m: Mutation, case: &CaseInputs<'_>) -> Outputs {
     let (n, c, groups) = (case.shape[0], case.shape[1], case.num_groups);
     let (hw, cpg) = (case.shape[2..].iter().product::<usize>(), c / groups);
@@ -67,9 +68,13 @@ fn group_norm(m: Mutation, case: &CaseInputs<'_>) -> Outputs {
             InterleavedGroups => g + k * groups,
             _ => g * cpg + k,
         };
-        // The group's elements as (index into input, channel).
+        // The group's elements as (index into input, channel), channel by channel.
+        let at = |ch: usize, pos: usize| match case.variant.layout {
+            Layout::ChannelsLast => (b * hw + pos) * c + ch,
+            _ => (b * c + ch) * hw + pos,
+        };
         let elems: Vec<(usize, usize)> = (0..cpg * hw)
-            .map(|i| ((b * c + channel(i / hw)) * hw + i % hw, channel(i / hw)))
+            .map(|i| (at(channel(i / hw), i % hw), channel(i / hw)))
             .collect();
         // The values the statistics see.
         let mut xs: Vec<f64> = elems.iter().map(|&(i, _)| x(i)).collect();
@@ -135,6 +140,11 @@ impl Subject for Mutation {
             NanAsZero => "NaN counted as 0",
             BiasBeforeScale => "bias before scale",
         }
+    }
+
+    /// Both layouts, float32, no activation, forward only.
+    fn supports(&self, feature: Feature) -> bool {
+        feature.is_v1() || feature == Feature::Layout(Layout::ChannelsLast)
     }
 
     fn run(&self, case: &CaseInputs<'_>) -> Result<Outputs, String> {
