@@ -84,7 +84,7 @@ pub(crate) unsafe fn column_moments<V: Io<E> + Io<f32>, E: Element, const N: usi
     out: &mut ColumnMoments<N>,
 ) {
     // Every vector's lanes fit in `out`, a partial one's included (see `merge_into`).
-    const { assert!(N % MAX_LANES == 0) };
+    const { assert!(N.is_multiple_of(MAX_LANES)) };
     let lanes = <V as Vector>::LANES;
     let mut first_row = 0;
     while first_row < rows {
