@@ -97,135 +97,70 @@ impl<const N: usize> AffineRow<N> {
         self.offset[i] = affine.offset;
     }
 
-    /// The coefficients of channels `i..i + LANES` as vectors, or of the `lanes < LANES`
-    /// channels from `i` with `PARTIAL` (the other lanes 0).
+    /// The coefficients of the `lanes < LANES` channels from `i` as vectors, the other lanes 0.
     ///
     /// # Safety
     /// The CPU supports `V`'s instruction set.
     #[inline(always)]
-    unsafe fn load<V: Io<f32>, const PARTIAL: bool>(&self, i: usize, lanes: usize) -> Affine<V> {
-        // SAFETY: our caller guarantees the instruction set.
+    unsafe fn load_partial<V: Io<f32>>(&self, i: usize, lanes: usize) -> Affine<V> {
+        // SAFETY: our caller guarantees the instruction set; the loads take bounds-checked
+        // slices.
         unsafe {
             Affine {
-                shift: load_lanes::<V, PARTIAL>(&self.shift, i, lanes),
-                scale_hi: load_lanes::<V, PARTIAL>(&self.scale_hi, i, lanes),
-                scale_lo: load_lanes::<V, PARTIAL>(&self.scale_lo, i, lanes),
-                offset: load_lanes::<V, PARTIAL>(&self.offset, i, lanes),
+                shift: V::load_partial(&self.shift[i..i + lanes]),
+                scale_hi: V::load_partial(&self.scale_hi[i..i + lanes]),
+                scale_lo: V::load_partial(&self.scale_lo[i..i + lanes]),
+                offset: V::load_partial(&self.offset[i..i + lanes]),
             }
         }
     }
 }
 
-/// `values[i..]` as a vector, or its first `lanes` values with `PARTIAL` (the other lanes 0).
-/// A function, not a closure, so that it is compiled with the caller's instruction set.
+/// Writes `y = epilogue(affine_j(x))` over one row of `x.len() <= N` consecutive channels:
+/// `x[j]` with the coefficients of channel `j` in `coefficients`; whole vectors, then a partial
+/// one, with plain stores. The row, its output and the coefficients are walked in step, in
+/// chunks of `LANES`, so that no index needs a bounds check of its own.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-unsafe fn load_lanes<V: Io<f32>, const PARTIAL: bool>(values: &[f32], i: usize, lanes: usize) -> V {
-    // SAFETY: our caller guarantees the instruction set; the loads take bounds-checked slices.
-    unsafe {
-        if PARTIAL {
-            V::load_partial(&values[i..i + lanes])
-        } else {
-            V::load(&values[i..])
-        }
-    }
-}
-
-/// Rows written together by [`write_rows_of_columns`], sharing each vector of coefficients.
-const ROWS_TOGETHER: usize = 4;
-
-/// Writes `y = epilogue(affine_j(x))` over `rows` rows of `width <= N` consecutive channels:
-/// `x[r * stride + j]` with the coefficients of channel `j` in `coefficients`, for `r < rows`
-/// (`y` alike). Rows go [`ROWS_TOGETHER`] at a time, so that each vector of coefficients is
-/// loaded once for all of them; whole vectors, then a partial one; plain stores.
-///
-/// # Safety
-/// The CPU supports `V`'s instruction set.
-#[inline(always)]
-pub(crate) unsafe fn write_rows_of_columns<
-    V: Io<E> + Io<f32>,
-    E: Element,
-    P: Epilogue,
-    const N: usize,
->(
+pub(crate) unsafe fn write_row<V: Io<E> + Io<f32>, E: Element, P: Epilogue, const N: usize>(
     coefficients: &AffineRow<N>,
     epilogue: P,
-    (x, y): (&[E], &mut [E]),
-    stride: usize,
-    (rows, width): (usize, usize),
+    x: &[E],
+    y: &mut [E],
 ) {
-    // SAFETY: our caller guarantees the instruction set.
-    unsafe {
-        let mut r = 0;
-        while r + ROWS_TOGETHER <= rows {
-            write_rows_together::<V, E, P, N, ROWS_TOGETHER>(
-                coefficients,
-                epilogue,
-                (x, &mut *y),
-                (r, stride),
-                width,
-            );
-            r += ROWS_TOGETHER;
-        }
-        while r < rows {
-            write_rows_together::<V, E, P, N, 1>(
-                coefficients,
-                epilogue,
-                (x, &mut *y),
-                (r, stride),
-                width,
-            );
-            r += 1;
-        }
-    }
-}
-
-/// Rows `first..first + R` of [`write_rows_of_columns`].
-///
-/// # Safety
-/// The CPU supports `V`'s instruction set.
-#[inline(always)]
-unsafe fn write_rows_together<
-    V: Io<E> + Io<f32>,
-    E: Element,
-    P: Epilogue,
-    const N: usize,
-    const R: usize,
->(
-    coefficients: &AffineRow<N>,
-    epilogue: P,
-    (x, y): (&[E], &mut [E]),
-    (first, stride): (usize, usize),
-    width: usize,
-) {
-    // SAFETY: our caller guarantees the instruction set; loads and stores take bounds-checked
-    // slices.
+    // SAFETY: our caller guarantees the instruction set; every load and store takes a chunk of
+    // exactly `LANES` values, or a partial slice.
     unsafe {
         let lanes = <V as Vector>::LANES;
-        let whole = width / lanes * lanes;
-        let mut j = 0;
-        while j < whole {
-            let affine = coefficients.load::<V, false>(j, lanes);
-            for r in first..first + R {
-                let at = r * stride + j;
-                let v = output(&affine, epilogue, <V as Io<E>>::load(&x[at..]));
-                <V as Io<E>>::store(v, &mut y[at..]);
-            }
-            j += lanes;
+        let whole = x.len() / lanes * lanes;
+        let (x_body, x_tail) = x.split_at(whole);
+        let (y_body, y_tail) = y.split_at_mut(whole);
+        let c = coefficients;
+        let shift_and_scale =
+            (c.shift[..whole].chunks_exact(lanes)).zip(c.scale_hi[..whole].chunks_exact(lanes));
+        let low_and_offset =
+            (c.scale_lo[..whole].chunks_exact(lanes)).zip(c.offset[..whole].chunks_exact(lanes));
+        let rows = x_body
+            .chunks_exact(lanes)
+            .zip(y_body.chunks_exact_mut(lanes));
+        for ((xc, yc), ((shift, scale_hi), (scale_lo, offset))) in
+            rows.zip(shift_and_scale.zip(low_and_offset))
+        {
+            let affine = Affine {
+                shift: <V as Io<f32>>::load(shift),
+                scale_hi: <V as Io<f32>>::load(scale_hi),
+                scale_lo: <V as Io<f32>>::load(scale_lo),
+                offset: <V as Io<f32>>::load(offset),
+            };
+            let v = output(&affine, epilogue, <V as Io<E>>::load(xc));
+            <V as Io<E>>::store(v, yc);
         }
-        if j < width {
-            let affine = coefficients.load::<V, true>(j, width - j);
-            for r in first..first + R {
-                let at = r * stride + j;
-                let v = output(
-                    &affine,
-                    epilogue,
-                    <V as Io<E>>::load_partial(&x[at..][..width - j]),
-                );
-                <V as Io<E>>::store_partial(v, &mut y[at..][..width - j]);
-            }
+        if !x_tail.is_empty() {
+            let affine = coefficients.load_partial::<V>(whole, x_tail.len());
+            let v = output(&affine, epilogue, <V as Io<E>>::load_partial(x_tail));
+            <V as Io<E>>::store_partial(v, y_tail);
         }
     }
 }
