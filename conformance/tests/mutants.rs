@@ -4,11 +4,11 @@
 //! that points at the fault. The table of what caught each mutant is the snapshot "mutants";
 //! update it with `INSTA_UPDATE=always cargo test -p groupnorm-conformance --test mutants`.
 
+use groupnorm_conformance::variant::{Feature, Layout};
 use groupnorm_conformance::{
     check_subject, load_dir, vectors_dir, Case, CaseInputs, CaseReport, Outputs, Subject,
     SubjectReport, VectorFile, Verdict,
 };
-use groupnorm_conformance::variant::{Feature, Layout};
 use std::sync::OnceLock;
 
 /// One fault planted in [`group_norm`], or none.

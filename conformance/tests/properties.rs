@@ -79,7 +79,7 @@ use groupnorm_conformance::check::{self, Check, E32 as EPS32, KERNEL_Y_EPS32};
 use groupnorm_conformance::kit::{self, Comparison, Inputs, KernelOutput};
 use groupnorm_conformance::variant::Layout;
 use groupnorm_optimized::Kernel;
-use groupnorm_reference::{group_norm, GroupNormOutput};
+use groupnorm_reference::{group_norm_with_layout, GroupNormOutput};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError};
@@ -140,6 +140,10 @@ struct Spec {
     eps: f64,
     weight: Option<Vec<f32>>,
     bias: Option<Vec<f32>>,
+    /// The memory layout the implementations get the input in, and give `y` back in.
+    /// [`Spec::data`] and every check work in the logical (contiguous) order whatever it is:
+    /// [`run_reference`] and [`run_kernel`] store the input in this layout and bring `y` back.
+    layout: Layout,
 }
 
 impl Spec {
@@ -176,7 +180,43 @@ impl Spec {
             .map_or(0.0, |b| f64::from(b[self.channel_of(i)]))
     }
 
-    /// The input, group after group, each from its own stream of the seed.
+    /// The same problem in `layout`.
+    fn in_layout(&self, layout: Layout) -> Spec {
+        Spec {
+            layout,
+            ..self.clone()
+        }
+    }
+
+    /// `values` in logical `(N, C, *spatial)` order, stored in the spec's layout.
+    fn stored<T: Copy>(&self, values: &[T]) -> Vec<T> {
+        match self.layout {
+            Layout::Contiguous => values.to_vec(),
+            Layout::ChannelsLast => transpose(values, self.channels(), self.channel_len()),
+        }
+    }
+
+    /// `values` stored in the spec's layout, back in logical `(N, C, *spatial)` order.
+    fn logical<T: Copy>(&self, values: &[T]) -> Vec<T> {
+        match self.layout {
+            Layout::Contiguous => values.to_vec(),
+            Layout::ChannelsLast => transpose(values, self.channel_len(), self.channels()),
+        }
+    }
+
+    /// Where logical index `i` lies in memory in the spec's layout.
+    fn memory_index(&self, i: usize) -> usize {
+        match self.layout {
+            Layout::Contiguous => i,
+            Layout::ChannelsLast => {
+                let (c, s) = (self.channels(), self.channel_len());
+                let (n, channel, position) = (i / (c * s), i / s % c, i % s);
+                (n * s + position) * c + channel
+            }
+        }
+    }
+
+    /// The input in logical order, group after group, each from its own stream of the seed.
     fn data(&self) -> Vec<f32> {
         let mut x = Vec::with_capacity(self.len());
         let (len, channel_len) = (self.group_len(), self.channel_len());
@@ -210,9 +250,10 @@ impl Spec {
             .map(|g| format!("{:?}*{:.3e}{:+.3e}", g.dist, g.spread, g.offset))
             .collect();
         format!(
-            "shape {:?} G={} eps={:e} weight={:?} bias={:?} seed={:#x} groups=[{}]",
+            "shape {:?} G={} layout={:?} eps={:e} weight={:?} bias={:?} seed={:#x} groups=[{}]",
             self.shape,
             self.num_groups,
+            self.layout,
             self.eps,
             self.weight,
             self.bias,
@@ -230,11 +271,16 @@ impl Spec {
         )
     }
 
-    /// A note on flat index `i` of input `x` for failure messages.
+    /// A note on logical index `i` of input `x` (in logical order) for failure messages, with
+    /// where it lies in memory where that differs.
     fn at(&self, x: &[f32], i: usize) -> String {
         let g = i / self.group_len().max(1);
+        let memory = match self.memory_index(i) {
+            j if j == i => String::new(),
+            j => format!(", at [{j}] in memory"),
+        };
         format!(
-            "x[{i}] = {:e} (group {g} of length {}, {:?})",
+            "x[{i}] = {:e} (group {g} of length {}, {:?}{memory})",
             x[i],
             self.group_len(),
             self.groups[g]
@@ -276,6 +322,18 @@ impl Rng {
     }
 }
 
+/// Each `rows x cols` matrix of `values` (one after the other, row-major) transposed: with
+/// `(C, S)` the samples of a contiguous tensor stored channels-last, with `(S, C)` back.
+fn transpose<T: Copy>(values: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(values.len());
+    for matrix in values.chunks(rows * cols) {
+        for j in 0..cols {
+            out.extend((0..rows).map(|i| matrix[i * cols + j]));
+        }
+    }
+    out
+}
+
 fn upcast(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| f64::from(x)).collect()
 }
@@ -284,40 +342,51 @@ fn upcast(v: &[f32]) -> Vec<f64> {
 // Running the implementations
 // ---------------------------------------------------------------------------------------------
 
-/// The reference on `x` (already in f64) with the spec's shape and affine parameters.
+/// The reference on `x` (already in f64, in logical order) with the spec's shape and affine
+/// parameters, stored in the spec's layout; `y` back in logical order.
 fn run_reference(spec: &Spec, x: &[f64], eps: f64) -> TestResult<GroupNormOutput> {
     let weight = spec.weight.as_deref().map(upcast);
     let bias = spec.bias.as_deref().map(upcast);
-    group_norm(
-        x,
+    let layout = match spec.layout {
+        Layout::Contiguous => groupnorm_reference::Layout::Contiguous,
+        Layout::ChannelsLast => groupnorm_reference::Layout::ChannelsLast,
+    };
+    let mut out = group_norm_with_layout(
+        &spec.stored(x),
         &spec.shape,
         spec.num_groups,
         weight.as_deref(),
         bias.as_deref(),
         eps,
+        layout,
     )
-    .map_err(|e| TestCaseError::fail(format!("reference rejected {}: {e}", spec.describe())))
+    .map_err(|e| TestCaseError::fail(format!("reference rejected {}: {e}", spec.describe())))?;
+    out.y = spec.logical(&out.y);
+    Ok(out)
 }
 
-/// Runs `kernel` on `x` with the spec's shape and affine parameters (`kit::run`: every output
-/// must be written).
+/// Runs `kernel` on `x` (in logical order) with the spec's shape and affine parameters, stored
+/// in the spec's layout (`kit::run`: every output must be written); `y` back in logical order.
 fn run_kernel(kernel: Kernel, spec: &Spec, x: &[f32], eps: f64) -> TestResult<KernelOutput> {
+    let stored = spec.stored(x);
     let inputs = Inputs {
         shape: &spec.shape,
         num_groups: spec.num_groups,
         weight: spec.weight.as_deref(),
         bias: spec.bias.as_deref(),
         eps,
-        input: x,
-        layout: Layout::Contiguous,
+        input: &stored,
+        layout: spec.layout,
     };
-    kit::run(kernel, &inputs).map_err(|e| {
+    let mut out = kit::run(kernel, &inputs).map_err(|e| {
         TestCaseError::fail(format!(
             "kernel {}: {e}, {}",
             kernel.name(),
             spec.describe()
         ))
-    })
+    })?;
+    out.y = spec.logical(&out.y);
+    Ok(out)
 }
 
 /// Fails unless every check passed, naming each failing one and where its first failure lies:
@@ -420,6 +489,33 @@ fn assert_close(
         tol(i) / EPS32,
         at(i)
     );
+    Ok(())
+}
+
+/// Asserts that `got` and `want` are the same values bit for bit (NaN payloads and the sign of
+/// zero included), with `at(i)` describing the first that is not.
+fn assert_same_bits(
+    what: &str,
+    got: &[f64],
+    want: &[f64],
+    at: impl Fn(usize) -> String,
+) -> TestResult {
+    prop_assert_eq!(got.len(), want.len(), "{}: lengths differ", what);
+    let first = got
+        .iter()
+        .zip(want)
+        .position(|(g, w)| g.to_bits() != w.to_bits());
+    if let Some(i) = first {
+        prop_assert!(
+            false,
+            "{}: [{}] is {:e}, want {:e} bit for bit; {}",
+            what,
+            i,
+            got[i],
+            want[i],
+            at(i)
+        );
+    }
     Ok(())
 }
 
@@ -615,6 +711,50 @@ fn check_simd_vs_scalar(spec: &Spec) -> TestResult<Vec<&'static str>> {
                 &x,
             )
         }
+    })
+}
+
+/// Property 8: channels-last is the contiguous result of the transposed input. The reference's
+/// channels-last run equals its contiguous run bit for bit (`y` brought back to logical
+/// order); every kernel's output in each layout is within the kernel-vs-reference budget of the
+/// contiguous reference (`kit::kernel_vs_reference`), value for value and group for group.
+/// Whatever `spec.layout`, both layouts run.
+fn check_channels_last(spec: &Spec) -> TestResult<Vec<&'static str>> {
+    let x = spec.data();
+    let xr = upcast(&x);
+    let eps = spec.eps;
+    let layouts = [Layout::Contiguous, Layout::ChannelsLast].map(|l| spec.in_layout(l));
+    let [contiguous, channels_last] = &layouts;
+    let reference = run_reference(contiguous, &xr, eps)?;
+    expect_all_finite("reference", &reference, spec)?;
+    let transposed = run_reference(channels_last, &xr, eps)?;
+    let what = |output: &str| {
+        format!(
+            "reference {output}: channels-last vs contiguous, {}",
+            channels_last.describe()
+        )
+    };
+    assert_same_bits(&what("y"), &transposed.y, &reference.y, |i| {
+        channels_last.at(&x, i)
+    })?;
+    let group = |g: usize| spec.group_at(g);
+    assert_same_bits(&what("mean"), &transposed.mean, &reference.mean, group)?;
+    assert_same_bits(&what("rstd"), &transposed.rstd, &reference.rstd, group)?;
+    kit::try_for_each_kernel(|kernel| {
+        for layout in &layouts {
+            let out = run_kernel(kernel, layout, &x, eps)?;
+            comparison_passed(
+                &format!(
+                    "kernel {} in {:?} vs reference",
+                    kernel.name(),
+                    layout.layout
+                ),
+                &kit::kernel_vs_reference(&out, &reference),
+                layout,
+                &x,
+            )?;
+        }
+        Ok(())
     })
 }
 
@@ -822,6 +962,8 @@ fn check_pieces(
     pieces: &[(Spec, usize)],
     label: &str,
 ) -> TestResult<Vec<&'static str>> {
+    // In channels-last the whole tensor's groups are not the pieces' values in their order.
+    prop_assert_eq!(spec.layout, Layout::Contiguous);
     let x = spec.data();
     let xr = upcast(&x);
     let eps = spec.eps;
@@ -907,6 +1049,7 @@ fn piece(spec: &Spec, len: usize, group: usize, weight: Option<f32>, bias: Optio
         eps: spec.eps,
         weight: weight.map(|w| vec![w]),
         bias: bias.map(|b| vec![b]),
+        layout: Layout::Contiguous,
     }
 }
 
@@ -1107,6 +1250,8 @@ struct Fill {
     shared: bool,
     /// Fixed eps, or the mixed [`eps_strategy`].
     eps: Option<f64>,
+    /// One case in three channels-last, the others contiguous; `false`: contiguous only.
+    channels_last: bool,
 }
 
 const DEFAULT_FILL: Fill = Fill {
@@ -1115,6 +1260,7 @@ const DEFAULT_FILL: Fill = Fill {
     affine: Some(1.0),
     shared: false,
     eps: None,
+    channels_last: true,
 };
 
 fn spec_strategy(
@@ -1138,6 +1284,11 @@ fn spec_strategy(
                 Some(r) => prop::option::of(prop::collection::vec(-r..=r, channels)).boxed(),
             };
             let eps = fill.eps.map_or_else(eps_strategy, |e| Just(e).boxed());
+            let layout = if fill.channels_last {
+                prop_oneof![2 => Just(Layout::Contiguous), 1 => Just(Layout::ChannelsLast)].boxed()
+            } else {
+                Just(Layout::Contiguous).boxed()
+            };
             (
                 Just(shape),
                 Just(num_groups),
@@ -1146,10 +1297,11 @@ fn spec_strategy(
                 eps,
                 param(fill.affine),
                 param(fill.affine),
+                layout,
             )
         })
         .prop_map(
-            |(shape, num_groups, groups, seed, eps, weight, bias)| Spec {
+            |(shape, num_groups, groups, seed, eps, weight, bias, layout)| Spec {
                 shape,
                 num_groups,
                 groups,
@@ -1157,6 +1309,7 @@ fn spec_strategy(
                 eps,
                 weight,
                 bias,
+                layout,
             },
         )
         .boxed()
@@ -1231,6 +1384,22 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(config(96))]
+
+    /// Property 8 on general shapes.
+    #[test]
+    fn channels_last_is_the_contiguous_result_transposed(spec in general_spec()) {
+        check_channels_last(&spec)?;
+    }
+
+    /// Property 8 on group lengths 1..=300.
+    #[test]
+    fn channels_last_is_the_contiguous_result_transposed_every_length(spec in length_spec()) {
+        check_channels_last(&spec)?;
+    }
+}
+
+proptest! {
     #![proptest_config(config(128))]
 
     /// Property 3: spread >= 10^-1 and eps = 1e-5, so var >= 1e3 * eps for non-tied data.
@@ -1241,6 +1410,7 @@ proptest! {
         affine: None,
         shared: false,
         eps: Some(1e-5),
+        channels_last: true,
     })) {
         check_unit_statistics(&spec)?;
     }
@@ -1269,22 +1439,22 @@ proptest! {
         check_affine_invariance(&spec, a, b)?;
     }
 
-    /// Property 5: G = 1 normalizes each sample as a whole.
+    /// Property 5: G = 1 normalizes each sample as a whole (contiguous only).
     #[test]
     fn one_group_normalizes_each_sample(spec in spec_strategy(
         general_shape(),
         |_, _| 1,
-        Fill { affine: None, ..DEFAULT_FILL },
+        Fill { affine: None, channels_last: false, ..DEFAULT_FILL },
     )) {
         check_single_group(&spec)?;
     }
 
-    /// Property 6: G = C normalizes each channel alone.
+    /// Property 6: G = C normalizes each channel alone (contiguous only).
     #[test]
     fn one_channel_per_group_normalizes_each_channel(spec in spec_strategy(
         general_shape(),
         |shape, _| shape[1],
-        DEFAULT_FILL,
+        Fill { channels_last: false, ..DEFAULT_FILL },
     )) {
         check_per_channel(&spec)?;
     }
@@ -1387,6 +1557,7 @@ fn every_length_through_every_kernel() {
                     eps: 1e-5,
                     weight: None,
                     bias: None,
+                    layout: Layout::Contiguous,
                 });
             }
             if r == affine_regime {
@@ -1398,12 +1569,17 @@ fn every_length_through_every_kernel() {
                     eps: 1e-5,
                     weight: Some(vec![0.75, -0.5]),
                     bias: Some(vec![0.25, -1.0]),
+                    layout: Layout::Contiguous,
                 });
             }
             for spec in specs {
                 expect_pass(check_against_reference(&spec));
                 if len <= 300 {
                     expect_pass(check_simd_vs_scalar(&spec));
+                }
+                if (len <= 300 && r == affine_regime) || len == 32769 {
+                    let channels_last = spec.in_layout(Layout::ChannelsLast);
+                    expect_pass(check_against_reference(&channels_last));
                 }
             }
         }
@@ -1443,9 +1619,13 @@ fn channel_structured_groups_through_every_kernel() {
                     eps: 1e-5,
                     weight: None,
                     bias: None,
+                    layout: Layout::Contiguous,
                 };
                 expect_pass(check_against_reference(&spec));
                 expect_pass(check_simd_vs_scalar(&spec));
+                expect_pass(check_channels_last(&spec));
+                let channels_last = spec.in_layout(Layout::ChannelsLast);
+                expect_pass(check_simd_vs_scalar(&channels_last));
             }
         }
     }
@@ -1468,6 +1648,7 @@ fn every_property_on_fixed_inputs() {
         eps: 1e-5,
         weight: affine.then(|| vec![0.5, -1.5, 2.0, 1.0]),
         bias: affine.then(|| vec![0.1, 0.2, -0.3, 4.0]),
+        layout: Layout::Contiguous,
     };
     let general = spec(vec![2, 4, 3, 5], 2, true);
     let plain = spec(vec![2, 4, 3, 5], 2, false);
@@ -1492,7 +1673,34 @@ fn every_property_on_fixed_inputs() {
             check_per_channel(&spec(vec![2, 4, 3, 5], 4, true)),
         ),
         ("7: affine afterwards", check_affine_afterwards(&general)),
+        (
+            "8: channels-last vs contiguous",
+            check_channels_last(&general),
+        ),
     ];
+    let (general, plain) = (
+        general.in_layout(Layout::ChannelsLast),
+        plain.in_layout(Layout::ChannelsLast),
+    );
+    let channels_last = [
+        ("1: kernels vs reference", check_against_reference(&general)),
+        ("2: simd vs scalar", check_simd_vs_scalar(&general)),
+        ("3: unit statistics", check_unit_statistics(&plain)),
+        (
+            "4a: power-of-two scaling",
+            check_power_of_two_scaling(&general, 5),
+        ),
+        (
+            "4b: affine invariance",
+            check_affine_invariance(&plain, 3.0, -70.0),
+        ),
+        ("7: affine afterwards", check_affine_afterwards(&general)),
+    ]
+    .map(|(property, ran)| (format!("{property}, channels-last"), ran));
+    let runs = runs
+        .map(|(property, ran)| (property.to_owned(), ran))
+        .into_iter()
+        .chain(channels_last);
     for (property, ran) in runs {
         let ran = expect_pass(ran);
         println!("property {property}: ran {ran:?}");
