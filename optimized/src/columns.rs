@@ -9,6 +9,9 @@
 //! delta = d - m        m += delta / k        M2 += delta * (d - m)        (k = 1, 2, .., 16)
 //! ```
 //!
+//! with `m = sum / k` kept as the running sum of `d` (each difference with `m` one FMA), which
+//! shortens the dependency from row to row.
+//!
 //! `1 / k` is the same for every lane (every lane sees the same rows), so it is a splat from a
 //! table, not a division. The shift keeps `d` small where the mean is large against the spread
 //! (`x - K` is exact for `x` near `K`, Sterbenz), and Welford's update, unlike sums of `d` and
@@ -158,21 +161,33 @@ unsafe fn welford<V: Io<E> + Io<f32>, E: Element, const U: usize, const PARTIAL:
     unsafe {
         let width = <V as Vector>::LANES;
         let zero = V::splat(0.0);
-        let (mut shift, mut mean, mut m2) = ([zero; U], [zero; U], [zero; U]);
+        let (mut shift, mut sum, mut m2) = ([zero; U], [zero; U], [zero; U]);
         let first = chunk.row(x, 0, j);
         for u in 0..U {
             shift[u] = load::<V, E, PARTIAL>(&first[u * width..], lanes);
         }
-        // The first row's `d` is 0: `m` and `M2` stay 0.
+        // The first row's `d` is 0: the sum and `M2` stay 0. Then row `k` (counted from 1):
+        // `delta = d - sum / (k - 1)`, `sum += d`, `M2 += delta * (d - sum / k)`, each
+        // difference one FMA with `-1 / k`: two dependent chains of one operation each (the
+        // sum, `M2`) rather than Welford's `m += (d - m) / k`, whose subtraction and FMA depend
+        // on each other from row to row.
+        let mut neg_inverse_before = V::splat(-1.0);
         for (r, &inverse) in INVERSES.iter().enumerate().take(chunk.rows).skip(1) {
-            let inverse = V::splat(inverse);
+            let neg_inverse = V::splat(-inverse);
             let row = chunk.row(x, r, j);
             for u in 0..U {
                 let d = load::<V, E, PARTIAL>(&row[u * width..], lanes).sub(shift[u]);
-                let delta = d.sub(mean[u]);
-                mean[u] = delta.mul_add(inverse, mean[u]);
-                m2[u] = delta.mul_add(d.sub(mean[u]), m2[u]);
+                let delta = sum[u].mul_add(neg_inverse_before, d);
+                sum[u] = sum[u].add(d);
+                let to_mean = sum[u].mul_add(neg_inverse, d);
+                m2[u] = delta.mul_add(to_mean, m2[u]);
             }
+            neg_inverse_before = neg_inverse;
+        }
+        let inverse_count = V::splat(INVERSES[chunk.rows - 1]);
+        let mut mean = [zero; U];
+        for u in 0..U {
+            mean[u] = sum[u].mul_add(inverse_count, zero);
         }
         ChunkState { shift, mean, m2 }
     }
