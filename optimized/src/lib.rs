@@ -1,7 +1,7 @@
 //! # GroupNorm, the optimized `f32` kernel
 //!
-//! PyTorch's [`torch.nn.GroupNorm`] for `f32` data laid out row-major as `(N, C, *spatial)`,
-//! writing into buffers the caller owns. Without its default features
+//! PyTorch's [`torch.nn.GroupNorm`] for `f32` data laid out row-major as `(N, C, *spatial)`, or
+//! channels-last as `(N, *spatial, C)` ([`Layout`]), writing into buffers the caller owns. Without its default features
 //! (`default-features = false`) it needs no dependency, allocates nothing and builds without
 //! `std`; the `rayon` feature (on by default) adds threads, which allocate a little per call.
 //!
@@ -73,7 +73,9 @@
 //! | `output.rs` | the output pass: one span's `y`, through an `Epilogue` |
 //! | `plan.rs` | the arguments checked, the sizes, streaming and threading decided |
 //! | `group.rs` | one group: the `f32` path or the `f64` fallback, its coefficients |
+//! | `columns.rs` | the statistics of many channels at once, one per lane (Welford's update) |
 //! | `contiguous.rs` | the contiguous layout: groups, blocks and channel spans in memory |
+//! | `channels_last.rs` | the channels-last layout: samples, spans of groups, tiles of channels |
 //! | `primitives.rs` | a kernel's function table, and the macro that fills it per ISA |
 //! | `scalar.rs`, `avx2.rs`, `avx512.rs`, `neon.rs` | `Vector` and `Io<f32>`, one ISA each |
 //! | `parallel.rs` | threads (with `rayon`), as the plan says |
@@ -91,24 +93,21 @@
 //!   over `Kernel::available()`, so every test runs the new kernel; `.ci/run` must name it in
 //!   `host_kernels` (from `/proc/cpuinfo`, into `GROUPNORM_EXPECT_KERNELS`) where the CPU has
 //!   it, and give it a Miri pass with its target features for CPUs that do not.
-//! * **A memory layout** (channels-last): a driver beside `contiguous.rs`, and a layout option
-//!   in `params.rs`, checked in `plan.rs`. What it shares: `Moments` and Chan's merge, `Group`
-//!   and `Normalization` (the path choice, the `f64` fallback, `mean` and `rstd`), `Affine`'s
-//!   arithmetic, the `Epilogue`, and `Vector` / `Io`. What it brings: its own walk over
-//!   memory. In channels-last a group's `C/G` channels are contiguous at each position, so the
-//!   statistics of a sample come from one pass over it with per-lane accumulators (the pass
-//!   in `statistics.rs` reads contiguous rows of one group and does not apply), and the output
-//!   takes per-lane coefficients (an `Affine<V>` loaded from per-channel values rather than
-//!   splat). Its functions go into `Primitives` and `entry_points!`, and `Kernel::run` and
-//!   `parallel.rs` (which build and split the contiguous `GroupRun`) choose between the
-//!   layouts. The vectors and the bit-for-bit tests across thread counts then cover it.
+//! * **A memory layout**: contiguous (`contiguous.rs`) and channels-last (`channels_last.rs`)
+//!   show what a layout shares: `Moments` and Chan's merge, `Group` and `Normalization` (the path
+//!   choice, the `f64` fallback, `mean` and `rstd`), `Affine`'s arithmetic (splat per channel
+//!   span in `output::write_span`, per lane in `output::write_row`), the `Epilogue`, and
+//!   `Vector` / `Io`; and what it brings: its own walk over memory (for channels-last, the
+//!   column statistics of `columns.rs`). A layout is a `Layout` variant (`params.rs`), decided
+//!   in `plan.rs`, with a function in `Primitives` and `entry_points!`, dispatched in
+//!   `Kernel::run`.
 //! * **An element type** (f16, bf16): an `Element` implementation in `element.rs` (exact
 //!   widening to `f32`, one rounding from `f64`), and per instruction set an `Io<E>`
 //!   implementation whose loads convert to `f32` lanes and whose stores round back (F16C's
 //!   `vcvtph2ps` / `vcvtps2ph`, or shifts for bf16). F16C is a feature of its own: the AVX2
 //!   kernel's `entry_points!` features and its detection in `cpu.rs` then include it, or the
-//!   f16 path gets a row of its own. The statistics and output passes and the contiguous
-//!   driver are already generic over `E`, with accumulation in `f32` and `f64` unchanged. What
+//!   f16 path gets a row of its own. The statistics and output passes and the
+//!   drivers (both layouts) are already generic over `E`, with accumulation in `f32` and `f64` unchanged. What
 //!   is `f32`-only: `entry_points!` and `Primitives` (instantiated for `f32`), `Plan::new`,
 //!   `Kernel::run`, `parallel.rs` and the public API, which then take the element type.
 //! * **An epilogue** (SiLU): an `Epilogue` implementation in `output.rs`, with a vector form
