@@ -1384,7 +1384,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(96))]
+    #![proptest_config(config(64))]
 
     /// Property 8 on general shapes.
     #[test]
@@ -1577,7 +1577,9 @@ fn every_length_through_every_kernel() {
                 if len <= 300 {
                     expect_pass(check_simd_vs_scalar(&spec));
                 }
-                if (len <= 300 && r == affine_regime) || len == 32769 {
+                // Channels-last reads rows of 16 positions in f32: the lengths around their
+                // multiples, on the two-channel spec with affine parameters.
+                if spec.weight.is_some() && (len <= 48 || matches!(len % 16, 0 | 1 | 15)) {
                     let channels_last = spec.in_layout(Layout::ChannelsLast);
                     expect_pass(check_against_reference(&channels_last));
                 }
@@ -1624,8 +1626,6 @@ fn channel_structured_groups_through_every_kernel() {
                 expect_pass(check_against_reference(&spec));
                 expect_pass(check_simd_vs_scalar(&spec));
                 expect_pass(check_channels_last(&spec));
-                let channels_last = spec.in_layout(Layout::ChannelsLast);
-                expect_pass(check_simd_vs_scalar(&channels_last));
             }
         }
     }

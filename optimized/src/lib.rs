@@ -106,9 +106,9 @@
 //!   implementation whose loads convert to `f32` lanes and whose stores round back (F16C's
 //!   `vcvtph2ps` / `vcvtps2ph`, or shifts for bf16). F16C is a feature of its own: the AVX2
 //!   kernel's `entry_points!` features and its detection in `cpu.rs` then include it, or the
-//!   f16 path gets a row of its own. The statistics and output passes and the
-//!   drivers (both layouts) are already generic over `E`, with accumulation in `f32` and `f64` unchanged. What
-//!   is `f32`-only: `entry_points!` and `Primitives` (instantiated for `f32`), `Plan::new`,
+//!   f16 path gets a row of its own. The statistics and output passes and the drivers (both
+//!   layouts) are already generic over `E`, with accumulation in `f32` and `f64` unchanged.
+//!   What is `f32`-only: `entry_points!` and `Primitives` (instantiated for `f32`), `Plan::new`,
 //!   `Kernel::run`, `parallel.rs` and the public API, which then take the element type.
 //! * **An epilogue** (SiLU): an `Epilogue` implementation in `output.rs`, with a vector form
 //!   (an `exp` needs new `Vector` methods, in every instruction-set file) and an `f64` form for
