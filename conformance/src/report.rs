@@ -220,7 +220,8 @@ pub fn render(reports: &[SubjectReport]) -> String {
     for report in reports {
         let _ = writeln!(
             out,
-            "## {}\n\nTolerance: {}; and per case, the worst y error at most PyTorch float32's + {} eps32.\n",
+            "## {}\n\nTolerance: {}; and per case, the worst y error at most PyTorch float32's \
+             + {} eps32.\n",
             report.subject,
             tolerance_words(report.precision),
             format_units(PYTORCH_MARGIN_EPS32)
@@ -334,7 +335,10 @@ pub fn render_summary(reports: &[SubjectReport]) -> String {
         row.extend(grade_cells(&s.pytorch));
         rows.push(row);
     }
-    let mut out = String::from("## Summary\n\nWorst y error per case against PyTorch float64, in eps32 of max(1, |y64|).\n\n");
+    let mut out = String::from(
+        "## Summary\n\nWorst y error per case against PyTorch float64, in eps32 of \
+         max(1, |y64|).\n\n",
+    );
     out.push_str(&table(&header, &right, &rows));
     let (passed, failed): (Vec<_>, Vec<_>) = reports.iter().partition(|r| r.passed());
     let _ = writeln!(

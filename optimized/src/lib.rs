@@ -1,9 +1,10 @@
 //! # GroupNorm, the optimized `f32` kernel
 //!
 //! PyTorch's [`torch.nn.GroupNorm`] for `f32` data laid out row-major as `(N, C, *spatial)`, or
-//! channels-last as `(N, *spatial, C)` ([`Layout`]), writing into buffers the caller owns. Without its default features
-//! (`default-features = false`) it needs no dependency, allocates nothing and builds without
-//! `std`; the `rayon` feature (on by default) adds threads, which allocate a little per call.
+//! channels-last as `(N, *spatial, C)` ([`Layout`]), writing into buffers the caller owns.
+//! Without its default features (`default-features = false`) it needs no dependency, allocates
+//! nothing and builds without `std`; the `rayon` feature (on by default) adds threads, which
+//! allocate a little per call.
 //!
 //! For every sample `n` and group `g` of `C / G` consecutive channels, over the group's
 //! `L = C/G * prod(spatial)` values:
