@@ -564,6 +564,17 @@ def ill_conditioned_cases():
     x = randn(name, shape)
     cases.append(Case(name, "eps 1e39, above the float32 maximum: rstd about 3.2e-20 and y about "
                       "1e-20.", x, 3, 1e39))
+
+    # var + eps == 0, so rstd is infinite. Without weight and bias PyTorch computes
+    # (x - mean) * rstd, so y is +-inf; with either, x * scale + (bias - mean * scale): NaN.
+    x = torch.tensor([1.0, -1.0, 1.0, -1.0]).reshape(1, 1, 4)
+    for name, w, b, what in [
+        ("infinite_rstd_no_affine", None, None, "no affine, so y = (x - mean) * rstd = +-Inf"),
+        ("infinite_rstd_weight_only", torch.ones(1), None, "weight 1, so y is NaN"),
+        ("infinite_rstd_bias_only", None, torch.zeros(1), "bias 0, so y is NaN"),
+    ]:
+        cases.append(Case(name, f"x = [1, -1, 1, -1] with eps -1: var + eps == 0 and rstd is "
+                          f"infinite; {what}.", x.clone(), 1, -1.0, w, b))
     return cases
 
 

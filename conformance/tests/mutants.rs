@@ -110,8 +110,11 @@ fn group_norm(m: Mutation, case: &CaseInputs<'_>) -> Outputs {
             let gamma = case.weight.map_or(1.0, |w| f64::from(w[ch]));
             let beta = case.bias.map_or(0.0, |b| f64::from(b[ch]));
             let scale = r * gamma;
+            let plain = case.weight.is_none() && case.bias.is_none();
             y[i] = match m {
                 BiasBeforeScale => ((x(i) - mu) * r + beta) * gamma,
+                // PyTorch's order without weight and bias.
+                _ if plain => (x(i) - mu) * r,
                 _ => x(i) * scale + (beta - mu * scale),
             };
         }

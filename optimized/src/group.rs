@@ -22,6 +22,8 @@ pub(crate) struct Normalization {
     mean: f64,
     rstd: f64,
     path: OutputPath,
+    /// Neither weight nor bias: PyTorch then computes `(x - mean) * rstd` (see [`Self::exact`]).
+    plain: bool,
 }
 
 /// The arithmetic of a group's output.
@@ -109,6 +111,7 @@ impl<'a> Group<'a> {
                     mean,
                     rstd,
                     path: OutputPath::Fma { shift },
+                    plain: !self.affine(),
                 };
             }
         }
@@ -121,6 +124,7 @@ impl<'a> Group<'a> {
             mean,
             rstd: self.rstd(m2 / count),
             path: OutputPath::Exact,
+            plain: !self.affine(),
         }
     }
 }
@@ -144,14 +148,17 @@ impl Normalization {
     }
 
     /// The exact path's output for `x` in a channel of `(gamma, beta)`, as the reference
-    /// computes it: where the scale is not finite, PyTorch's `x * scale + (beta - mean * scale)`
-    /// decides which values are NaN.
+    /// computes it: where the scale is not finite, PyTorch's order decides which values are
+    /// NaN: `(x - mean) * rstd` without weight and bias (so an infinite `rstd` gives `±inf`),
+    /// `x * scale + (beta - mean * scale)` with either.
     #[inline(always)]
     pub fn exact<E: Element>(&self, x: E, (gamma, beta): (f64, f64), epilogue: impl Epilogue) -> E {
         let (mean, rstd) = (self.mean, self.rstd);
         let scale = rstd * gamma;
         let x = f64::from(x.to_f32());
-        let y = if scale.is_finite() {
+        let y = if self.plain {
+            (x - mean) * rstd
+        } else if scale.is_finite() {
             (x - mean) * rstd * gamma + beta
         } else {
             x * scale + (beta - mean * scale)

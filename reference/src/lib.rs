@@ -29,10 +29,13 @@
 //! depending on where the infinity sits and on the dtype. A negative `eps` is accepted (PyTorch
 //! accepts it; `rstd` is NaN where `var + eps < 0`).
 //!
-//! PyTorch computes `y` as `x * scale + (beta - mean * scale)` with `scale = rstd * gamma`. Where
-//! the scale is not finite (an infinite `gamma`, or an infinite `rstd`), that order decides which
-//! values are infinite and which are NaN (`inf - inf` where `x` and `mean` have the same sign),
-//! so it is followed there. Everywhere else the formula's order is kept: it rounds less.
+//! PyTorch computes `y` as `x * scale + (beta - mean * scale)` with `scale = rstd * gamma` when
+//! it has a weight or a bias, and as `(x - mean) * rstd` when it has neither. Where the scale is
+//! not finite (an infinite `gamma`, or an infinite `rstd`), that order decides which values are
+//! infinite and which are NaN (`inf - inf` where `x` and `mean` have the same sign), so it is
+//! followed there: with an infinite `rstd` (`var + eps == 0`) and no affine parameters `y` is
+//! `±inf` (NaN only where `x == mean`), with either of them NaN. Everywhere else the formula's
+//! order is kept: it rounds less.
 //!
 //! One deliberate difference from PyTorch's Python wrapper: `F.group_norm` raises when every group
 //! holds a single value (`N * C/G * prod(spatial) == 1`). That input is mathematically fine
@@ -284,7 +287,9 @@ pub fn group_norm_with_layout(
             let beta = bias.map_or(0.0, |b| b[c]);
             let scale = rstd * gamma;
             for (y, &x) in y_channel.iter_mut().zip(channel.iter()) {
-                *y = if scale.is_finite() {
+                *y = if weight.is_none() && bias.is_none() {
+                    (x - mean) * rstd
+                } else if scale.is_finite() {
                     (x - mean) * rstd * gamma + beta
                 } else {
                     x * scale + (beta - mean * scale)
