@@ -7,7 +7,8 @@
 //! use groupnorm_conformance::subject::{CaseInputs, Outputs, Subject};
 //! use groupnorm_conformance::{check_subject, load_dir, vectors_dir};
 //!
-//! /// GroupNorm in a few lines: two passes in f64, PyTorch's order for the affine.
+//! /// GroupNorm in a few lines: two passes in f64, PyTorch's order of operations. Contiguous
+//! /// data only (the default of `Subject::supports`): channels-last cases are not supported.
 //! struct Naive;
 //!
 //! impl Subject for Naive {
@@ -28,7 +29,10 @@
 //!                 let ch = g % groups * (c / groups) + i / channel_len;
 //!                 let scale = r * case.weight.map_or(1.0, |w| f64::from(w[ch]));
 //!                 let beta = case.bias.map_or(0.0, |b| f64::from(b[ch]));
-//!                 y.push(f64::from(v) * scale + (beta - m * scale));
+//!                 y.push(match (case.weight, case.bias) {
+//!                     (None, None) => (f64::from(v) - m) * r,
+//!                     _ => f64::from(v) * scale + (beta - m * scale),
+//!                 });
 //!             }
 //!             mean.push(m);
 //!             rstd.push(r);

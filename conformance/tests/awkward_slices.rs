@@ -7,7 +7,13 @@
 //!   `C/G`, plus the block boundary (16384) and inputs large enough for the parallel path;
 //! * NaN, ±inf, subnormals, ±`f32::MAX` and ±1e30 at the start, middle and end of groups;
 //! * nothing outside the output slices is written: the buffers around them hold sentinels, checked
-//!   bit for bit after every call.
+//!   bit for bit after every call;
+//! * channels-last (`(N, *spatial, C)` in memory): the offsets, the parallel path, blocks far from
+//!   the shift, the special values and part of the group lengths on the same tensors stored
+//!   channels-last, against the reference run channels-last; and `C` at every vector width and
+//!   around the tiles of 512 channels (1..=33, 63..=65, 127..=129, 255..=257, 511..=513, 1025)
+//!   with few positions, at every offset 0..=15. The output around the caches is not repeated:
+//!   channels-last output is not written around the caches at present.
 //!
 //! Outputs are compared with the reference by `kit::kernel_vs_reference`, whose tolerances are
 //! the project's accuracy target (check (c) of `groupnorm_conformance::check`): `y` within
@@ -43,13 +49,16 @@ impl Rng {
 }
 
 /// One GroupNorm problem.
+#[derive(Clone)]
 struct Problem {
     shape: Vec<usize>,
     num_groups: usize,
     weight: Option<Vec<f32>>,
     bias: Option<Vec<f32>>,
     eps: f64,
+    /// In `layout`'s memory order.
     x: Vec<f32>,
+    layout: Layout,
 }
 
 impl Problem {
@@ -74,7 +83,49 @@ impl Problem {
             bias,
             eps: 1e-5,
             x,
+            layout: Layout::Contiguous,
         }
+    }
+
+    /// The same tensor stored in `layout`: a contiguous problem's `x` transposed, sample by
+    /// sample, from `(C, spatial)` to `(spatial, C)` for channels-last.
+    fn in_layout(&self, layout: Layout) -> Problem {
+        assert_eq!(
+            self.layout,
+            Layout::Contiguous,
+            "converts contiguous problems"
+        );
+        let mut problem = self.clone();
+        if layout == Layout::ChannelsLast {
+            let (c, s) = (self.channels(), self.spatial());
+            problem.x = (0..self.x.len())
+                .map(|j| {
+                    // Memory index j holds channel j % C of position j / C % S of sample j / (S C).
+                    let (n, position, channel) = (j / (s * c), j / c % s, j % c);
+                    self.x[(n * c + channel) * s + position]
+                })
+                .collect();
+        }
+        problem.layout = layout;
+        problem
+    }
+
+    fn channels(&self) -> usize {
+        self.shape[1]
+    }
+
+    fn spatial(&self) -> usize {
+        self.shape[2..].iter().product()
+    }
+
+    /// The group (`n * G + g`) of memory index `i`, for failure messages.
+    fn group_of(&self, i: usize) -> usize {
+        let (c, s) = (self.channels(), self.spatial());
+        let channel = match self.layout {
+            Layout::Contiguous => i / s % c,
+            Layout::ChannelsLast => i % c,
+        };
+        i / (c * s) * self.num_groups + channel / (c / self.num_groups)
     }
 
     fn inputs(&self) -> Inputs<'_> {
@@ -85,7 +136,7 @@ impl Problem {
             bias: self.bias.as_deref(),
             eps: self.eps,
             input: &self.x,
-            layout: Layout::Contiguous,
+            layout: self.layout,
         }
     }
 
@@ -103,9 +154,10 @@ impl Problem {
 
     fn describe(&self) -> String {
         format!(
-            "shape {:?}, G = {}, affine = {}",
+            "shape {:?}, G = {}, {:?}, affine = {}",
             self.shape,
             self.num_groups,
+            self.layout,
             self.weight.is_some()
         )
     }
@@ -120,13 +172,13 @@ fn run(kernel: Kernel, problem: &Problem, input: usize, output: usize, ctx: &str
 }
 
 /// Checks a kernel's output against the reference (tolerances in the module docs).
-fn assert_close(out: &KernelOutput, reference: &GroupNormOutput, group_len: usize, ctx: &str) {
+fn assert_close(out: &KernelOutput, reference: &GroupNormOutput, problem: &Problem, ctx: &str) {
     let comparison = kit::kernel_vs_reference(out, reference);
     if let Err(e) = comparison.result() {
         let group = comparison
             .y
             .first_failure_index
-            .map(|i| i / group_len.max(1));
+            .map(|i| problem.group_of(i));
         panic!("{ctx}: {e} (first y failure in group {group:?})");
     }
 }
@@ -138,13 +190,50 @@ fn assert_same_bits(a: &KernelOutput, b: &KernelOutput, ctx: &str) {
     }
 }
 
+/// Runs `problem` on every kernel at offset 0 and with the input and the outputs at each pair of
+/// `offsets` (`(input, output)`), checks each run against the reference, and those at offsets
+/// against the run at offset 0 bit for bit: placement in memory changes nothing.
+fn check_at(problem: &Problem, offsets: &[(usize, usize)]) {
+    let reference = problem.reference();
+    kit::for_each_kernel(|kernel| {
+        let ctx = format!("{}: {}, aligned", kernel.name(), problem.describe());
+        let aligned = run(kernel, problem, 0, 0, &ctx);
+        assert_close(&aligned, &reference, problem, &ctx);
+        for &(in_offset, out_offset) in offsets {
+            let ctx = format!(
+                "{}: {}, input at +{in_offset}, output at +{out_offset}",
+                kernel.name(),
+                problem.describe()
+            );
+            let out = run(kernel, problem, in_offset, out_offset, &ctx);
+            assert_close(&out, &reference, problem, &ctx);
+            assert_same_bits(&out, &aligned, &format!("{ctx}: against aligned"));
+        }
+    });
+}
+
+/// Runs `problem` on every kernel at offset 0 and checks it, in both layouts.
+fn check_problem_in_both_layouts(problem: &Problem) {
+    for layout in LAYOUTS {
+        check_problem(&problem.in_layout(layout));
+    }
+}
+
+const LAYOUTS: [Layout; 2] = [Layout::Contiguous, Layout::ChannelsLast];
+
+/// Offset pairs `(input, output)` that put the input and the outputs at every offset 0..=15,
+/// each once, in 16 runs.
+fn every_offset_once() -> Vec<(usize, usize)> {
+    (0..16).map(|k| (k, (5 * k + 3) % 16)).collect()
+}
+
 /// Runs `problem` on every kernel at offset 0 and checks it.
 fn check_problem(problem: &Problem) {
     let reference = problem.reference();
     kit::for_each_kernel(|kernel| {
         let ctx = format!("{}: {}", kernel.name(), problem.describe());
         let out = run(kernel, problem, 0, 0, &ctx);
-        assert_close(&out, &reference, problem.group_len(), &ctx);
+        assert_close(&out, &reference, problem, &ctx);
     });
 }
 
@@ -157,31 +246,64 @@ fn every_input_and_output_offset() {
         Problem::new(1, 4, 16, 2, false),
         Problem::new(3, 5, 13, 5, true),
     ];
-    for problem in &problems {
-        let reference = problem.reference();
-        kit::for_each_kernel(|kernel| {
-            let aligned = run(kernel, problem, 0, 0, "aligned");
-            for in_offset in 0..=15 {
-                for out_offset in 0..=15 {
-                    let ctx = format!(
-                        "{}: {}, input at +{in_offset}, output at +{out_offset}",
-                        kernel.name(),
-                        problem.describe()
-                    );
-                    let out = run(kernel, problem, in_offset, out_offset, &ctx);
-                    assert_close(&out, &reference, problem.group_len(), &ctx);
-                    // Placement in memory changes nothing, bit for bit.
-                    assert_same_bits(&out, &aligned, &format!("{ctx}: against aligned"));
-                }
-            }
-        });
+    let offsets: Vec<(usize, usize)> = (0..=15)
+        .flat_map(|input| (0..=15).map(move |output| (input, output)))
+        .collect();
+    for layout in LAYOUTS {
+        for problem in &problems {
+            check_at(&problem.in_layout(layout), &offsets);
+        }
     }
+}
+
+/// The smallest factor of `c` above 1 that is not `c` itself.
+fn smallest_factor(c: usize) -> Option<usize> {
+    (2..c).find(|&d| c.is_multiple_of(d))
+}
+
+/// Channels-last: `C` around every vector width (1..=33 for the lanes of 4, 8 and 16 and their
+/// tails, then 63..=65, 127..=129, 255..=257) and around the tiles (512 channels: 511..=513, and
+/// 1025, two whole tiles and one channel), with few positions per sample (2, 3, 17: a row of
+/// `C` values is a position, and the statistics take 16 rows at a time). For each `C`, `G`
+/// one (a group across every tile), `C` (a channel per group) and, where `C` has a factor `p`,
+/// `C/p` and `p` groups (odd or narrow groups, and spans of several groups). The problem with
+/// affine parameters and two samples of 3 positions runs with the input and the outputs at every
+/// offset 0..=15 (16 runs), compared with the reference and with the aligned run bit for bit
+/// (from `C = 255` on, with `G = 1` only, which keeps the test quick); the others at offset 0.
+#[test]
+fn channels_last_channels_at_every_simd_boundary() {
+    let channels = (1..=33).chain([
+        63, 64, 65, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1025,
+    ]);
+    let mut cases = 0;
+    for c in channels {
+        let mut groups = vec![1, c];
+        if let Some(p) = smallest_factor(c) {
+            groups.extend([c / p, p]);
+        }
+        groups.sort_unstable();
+        groups.dedup();
+        for &num_groups in &groups {
+            for (n, spatial, affine) in [(2, 3, true), (1, 2, false), (1, 17, true)] {
+                let problem =
+                    Problem::new(n, c, spatial, num_groups, affine).in_layout(Layout::ChannelsLast);
+                if (n, spatial) == (2, 3) && (c < 255 || num_groups == 1) {
+                    check_at(&problem, &every_offset_once());
+                } else {
+                    check_problem(&problem);
+                }
+                cases += 1;
+            }
+        }
+    }
+    assert!(cases > 300, "{cases} cases");
 }
 
 /// The group lengths around the SIMD rows (4, 8, 16, 32, 64 values), the `f32` runs added into
 /// `f64` (16 rows: 256, 512 and 1024 values for 4, 8 and 16 lanes) and the lane counts, each as
 /// `(C/G, spatial)` factorizations: one channel, one position per channel,
-/// and an odd `C/G` where `L` has an odd factor.
+/// and an odd `C/G` where `L` has an odd factor. The problems of two samples and three groups
+/// with affine parameters run channels-last too.
 fn factorizations(len: usize) -> Vec<(usize, usize)> {
     let mut out = vec![(1, len), (len, 1)];
     if let Some(odd) = (3..len).step_by(2).find(|&d| len.is_multiple_of(d)) {
@@ -212,7 +334,11 @@ fn group_lengths_at_every_simd_boundary() {
                         affine,
                     );
                     assert_eq!(problem.group_len(), len);
-                    check_problem(&problem);
+                    if n == 2 && affine {
+                        check_problem_in_both_layouts(&problem);
+                    } else {
+                        check_problem(&problem);
+                    }
                     cases += 1;
                 }
             }
@@ -223,28 +349,27 @@ fn group_lengths_at_every_simd_boundary() {
 
 #[test]
 fn block_boundaries_and_the_parallel_path() {
+    // At least 65536 values: the rayon path (when the pool has more than one thread), with few
+    // large groups (blocks in parallel) and many small ones (groups in parallel); channels-last,
+    // whole samples in parallel (two and eight).
+    let parallel = [
+        Problem::new(2, 2, 16385, 1, true),
+        Problem::new(8, 4, 2049, 4, true),
+    ];
+    let channels_last = parallel
+        .each_ref()
+        .map(|p| p.in_layout(Layout::ChannelsLast));
     for problem in [
         // Blocks of 16384 values: exactly one, one plus a value, one short.
         Problem::new(1, 1, 16383, 1, false),
         Problem::new(1, 1, 16384, 1, false),
         Problem::new(1, 2, 8193, 1, true),
-        // At least 65536 values: the rayon path (when the pool has more than one thread), with
-        // few large groups (blocks in parallel) and many small ones (groups in parallel).
-        Problem::new(2, 2, 16385, 1, true),
-        Problem::new(8, 4, 2049, 4, true),
-    ] {
-        let reference = problem.reference();
-        kit::for_each_kernel(|kernel| {
-            for (in_offset, out_offset) in [(0, 0), (1, 3), (7, 15)] {
-                let ctx = format!(
-                    "{}: {}, input at +{in_offset}, output at +{out_offset}",
-                    kernel.name(),
-                    problem.describe()
-                );
-                let out = run(kernel, &problem, in_offset, out_offset, &ctx);
-                assert_close(&out, &reference, problem.group_len(), &ctx);
-            }
-        });
+    ]
+    .into_iter()
+    .chain(parallel)
+    .chain(channels_last)
+    {
+        check_at(&problem, &[(1, 3), (7, 15)]);
     }
 }
 
@@ -268,6 +393,7 @@ fn outputs_written_around_the_caches() {
             bias: problem.bias.clone(),
             eps: problem.eps,
             x: x.to_vec(),
+            layout: Layout::Contiguous,
         })
         .collect();
     let reference = problem.reference();
@@ -291,7 +417,7 @@ fn outputs_written_around_the_caches() {
             );
             let out = run(kernel, &problem, 3, out_offset, &ctx);
             if out_offset == 0 {
-                assert_close(&out, &reference, problem.group_len(), &ctx);
+                assert_close(&out, &reference, &problem, &ctx);
             }
             assert_same_bits(
                 &out,
@@ -324,7 +450,7 @@ fn blocks_far_from_the_shift() {
         *v += if i < 16384 { 1e4 } else { -1e4 };
     }
     for problem in [outliers, fuzzed, apart] {
-        check_problem(&problem);
+        check_problem_in_both_layouts(&problem);
     }
 }
 
@@ -350,22 +476,26 @@ fn special_values_at_the_start_middle_and_end_of_groups() {
                 for affine in [false, true] {
                     // Three groups of two samples; the special value sits in group (1, 1) only,
                     // so the others show it does not leak.
-                    let mut problem = Problem::new(2, 3, len, 3, affine);
-                    let group = problem.num_groups + 1;
-                    problem.x[group * len + position] = value;
-                    let reference = problem.reference();
-                    let nan_groups = reference.rstd.iter().filter(|r| r.is_nan()).count();
-                    let expect_nan = value.is_nan() || value.is_infinite();
-                    assert_eq!(nan_groups, usize::from(expect_nan), "{name}: reference");
-                    kit::for_each_kernel(|kernel| {
-                        let ctx = format!(
-                            "{}: {name} at {position} of group {group}, {}",
-                            kernel.name(),
-                            problem.describe()
-                        );
-                        let out = run(kernel, &problem, 1, 5, &ctx);
-                        assert_close(&out, &reference, len, &ctx);
-                    });
+                    // Channels-last, the three channels of a position side by side in a vector.
+                    let mut contiguous = Problem::new(2, 3, len, 3, affine);
+                    let group = contiguous.num_groups + 1;
+                    contiguous.x[group * len + position] = value;
+                    for layout in LAYOUTS {
+                        let problem = contiguous.in_layout(layout);
+                        let reference = problem.reference();
+                        let nan_groups = reference.rstd.iter().filter(|r| r.is_nan()).count();
+                        let expect_nan = value.is_nan() || value.is_infinite();
+                        assert_eq!(nan_groups, usize::from(expect_nan), "{name}: reference");
+                        kit::for_each_kernel(|kernel| {
+                            let ctx = format!(
+                                "{}: {name} at {position} of group {group}, {}",
+                                kernel.name(),
+                                problem.describe()
+                            );
+                            let out = run(kernel, &problem, 1, 5, &ctx);
+                            assert_close(&out, &reference, &problem, &ctx);
+                        });
+                    }
                 }
             }
         }
@@ -401,21 +531,24 @@ fn groups_made_of_special_values() {
     ];
     for len in [1, 3, 16, 31, 64, 129] {
         for (name, fill) in fills {
-            let mut problem = Problem::new(2, 2, len, 2, true);
+            let mut contiguous = Problem::new(2, 2, len, 2, true);
             // Group 2 of 4 is entirely made of the special values.
-            for (i, v) in problem.x[2 * len..3 * len].iter_mut().enumerate() {
+            for (i, v) in contiguous.x[2 * len..3 * len].iter_mut().enumerate() {
                 *v = fill(i);
             }
-            let reference = problem.reference();
-            kit::for_each_kernel(|kernel| {
-                let ctx = format!(
-                    "{}: group of {len} {name}, {}",
-                    kernel.name(),
-                    problem.describe()
-                );
-                let out = run(kernel, &problem, 3, 9, &ctx);
-                assert_close(&out, &reference, len, &ctx);
-            });
+            for layout in LAYOUTS {
+                let problem = contiguous.in_layout(layout);
+                let reference = problem.reference();
+                kit::for_each_kernel(|kernel| {
+                    let ctx = format!(
+                        "{}: group of {len} {name}, {}",
+                        kernel.name(),
+                        problem.describe()
+                    );
+                    let out = run(kernel, &problem, 3, 9, &ctx);
+                    assert_close(&out, &reference, &problem, &ctx);
+                });
+            }
         }
     }
 }

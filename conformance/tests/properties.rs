@@ -21,6 +21,19 @@
 //! small, or up to `±1e4`. The data is generated from a seed, so a failure prints the small
 //! [`Spec`] it came from rather than thousands of numbers.
 //!
+//! # Layouts
+//!
+//! Each spec has a memory layout, drawn by the strategies: one case in three channels-last
+//! (`(N, *spatial, C)` in memory), the others contiguous. The data is generated, and every check
+//! made, in the logical `(N, C, *spatial)` order whatever the layout: the implementations get the
+//! input transposed into the spec's layout and their `y` is transposed back, so the tolerances
+//! below apply to either layout unchanged. Properties 5 and 6 run contiguous only (their
+//! argument needs the whole tensor's groups to be the pieces' values in the same order).
+//! Property 8 runs both layouts on every case, and `every_length_through_every_kernel` runs
+//! property 1 channels-last too on the lengths 1..=33, 47..=49, 63..=65 and 255..=257 (the
+//! channels-last statistics take rows of 16 positions at a time in `f32`), with affine
+//! parameters (per-channel coefficients across the lanes).
+//!
 //! # Tolerances (fixed from error analysis, never loosened to pass a case)
 //!
 //! `ε = f32::EPSILON = 2^-23`, `u = ε / 2` (f32 unit roundoff), `u64 = 2^-53`, `ŷ` the exact
@@ -50,8 +63,9 @@
 //!   `dm^2` to the variance because the deviations sum to zero).
 //! * **SIMD vs scalar kernel** (`check::kernel_vs_scalar`): `8 ε max(1, |y_scalar|)`, the scalar
 //!   kernel's `y` finite: both run the same algorithm and differ only in how lanes split the
-//!   sums and in fused vs separate multiply-add. Each kernel run twice, and the scalar kernel
-//!   against itself, must agree exactly.
+//!   sums and in fused vs separate multiply-add (channels-last: one channel per lane, so the
+//!   lanes split nothing). Each kernel run twice, and the scalar kernel against itself, must
+//!   agree exactly.
 //! * **Unit statistics** (no affine): per group, mean of `y` within `32 ε` of 0 and biased
 //!   variance within `48 ε` of `var / (var + eps)`, derived from the per-element kernel bound
 //!   `|e_i| <= 16 ε max(1, |ŷ_i|)`: `|mean e| <= 16 ε (1 + mean |ŷ|) <= 32 ε` since
@@ -74,6 +88,15 @@
 //!   triangle inequality over the two property-1 budgets,
 //!   `16 ε (max(1, |y|) + |gamma| max(1, |ŷ|))`; for the reference, `4 u64 (|ŷ gamma| + |beta|)`
 //!   (the same f64 operations in the same order).
+//! * **Channels-last vs contiguous** (property 8): the channels-last output of the transposed
+//!   input is the contiguous output, transposed. For the reference bit for bit, `y`, `mean` and
+//!   `rstd`: it views a group as the same `prod(spatial) x C/G` matrix in both layouts, only
+//!   with other strides, and so does the same f64 operations in the same order. The kernels take
+//!   other paths in the two layouts (one channel per lane, Welford updates over 16 rows at a
+//!   time, against shifted sums over a group's run of values), so not the same bits: each
+//!   layout's `y`, `mean` and `rstd` must be within the kernel-vs-reference budget (property 1)
+//!   of the contiguous reference, value for value and group for group; the two outputs are then
+//!   within twice that budget of each other.
 
 use groupnorm_conformance::check::{self, Check, E32 as EPS32, KERNEL_Y_EPS32};
 use groupnorm_conformance::kit::{self, Comparison, Inputs, KernelOutput};
@@ -1540,7 +1563,9 @@ const REGIMES: [[GroupData; 2]; 4] = [
 /// without affine and as one group of two channels of `L` with affine (per-channel output
 /// spans with their own tails). Lengths up to 300 run every regime without affine and one
 /// regime (in turn) with affine; longer ones run the large-offset regime without affine and one
-/// regime with, which keeps the test quick under qemu.
+/// regime with, which keeps the test quick under qemu. The spec with affine also runs property
+/// 1 channels-last on the lengths 1..=33, 47..=49, 63..=65 and 255..=257 (around the 16 rows
+/// the channels-last statistics take at a time).
 #[test]
 fn every_length_through_every_kernel() {
     for len in (1..=300).chain(LONG_LENGTHS) {
@@ -1577,9 +1602,13 @@ fn every_length_through_every_kernel() {
                 if len <= 300 {
                     expect_pass(check_simd_vs_scalar(&spec));
                 }
-                // Channels-last reads rows of 16 positions in f32: the lengths around their
-                // multiples, on the two-channel spec with affine parameters.
-                if spec.weight.is_some() && (len <= 48 || matches!(len % 16, 0 | 1 | 15)) {
+                // Channels-last reads rows of 16 positions at a time in f32: the lengths up to
+                // 33, around the next multiples and around 256, on the two-channel spec with
+                // affine parameters.
+                let chunk_boundary = matches!(len % 16, 0 | 1 | 15);
+                if spec.weight.is_some()
+                    && (len <= 33 || (len <= 65 && chunk_boundary) || (255..=257).contains(&len))
+                {
                     let channels_last = spec.in_layout(Layout::ChannelsLast);
                     expect_pass(check_against_reference(&channels_last));
                 }
@@ -1593,6 +1622,7 @@ fn every_length_through_every_kernel() {
 /// The kernels' shift is the mean of a block's first values, here one channel that need not
 /// represent the block, which is then summed again about its own mean: seeds `0x17` and `0x17e`
 /// of `[1, 16, 8, 8]` are inputs on which one pass about the first shift misses the mean target.
+/// Channels-last too (property 8): channels of different means side by side in a row's lanes.
 #[test]
 fn channel_structured_groups_through_every_kernel() {
     let cases: [(&[usize], usize, Dist, &[u64]); 6] = [

@@ -1,6 +1,8 @@
 //! The multi-threaded path gives the same bits as one thread, on 1, 2 and 3 threads, for every
 //! kernel: each group is split into blocks whose boundaries do not depend on the thread count,
-//! and their moments are merged in a fixed order.
+//! and their moments are merged in a fixed order. Channels-last calls (of at least 65536
+//! values) share whole samples among the threads, each sample computed as on one thread; a
+//! single sample stays on one thread.
 
 use groupnorm_conformance::kit::{self, Inputs, KernelOutput};
 use groupnorm_conformance::variant::Layout;
@@ -16,6 +18,42 @@ fn data(len: usize, seed: u32) -> Vec<f32> {
             100.0 + (state >> 8) as f32 / (1u32 << 24) as f32
         })
         .collect()
+}
+
+/// `kernel` on `shape` in `layout`, plain and with affine parameters: the same bits on 1, 2 and
+/// 3 threads.
+fn check_threads(kernel: Kernel, shape: &[usize], num_groups: usize, layout: Layout) {
+    let len: usize = shape.iter().product();
+    let x = data(len, 7);
+    let weight = data(shape[1], 8);
+    let bias = data(shape[1], 9);
+    let plain = Inputs {
+        shape,
+        num_groups,
+        weight: None,
+        bias: None,
+        eps: 1e-5,
+        input: &x,
+        layout,
+    };
+    let affine = Inputs {
+        weight: Some(&weight),
+        bias: Some(&bias),
+        ..plain
+    };
+    for inputs in [plain, affine] {
+        let one = run(kernel, 1, &inputs);
+        for threads in [2, 3] {
+            let many = run(kernel, threads, &inputs);
+            if let Some(diff) = many.bit_difference(&one) {
+                panic!(
+                    "{}: {shape:?} G{num_groups} {layout:?} differs between 1 and {threads} \
+                     threads: {diff}",
+                    kernel.name()
+                );
+            }
+        }
+    }
 }
 
 /// `kernel` on `inputs` in a pool of `threads` threads.
@@ -41,38 +79,34 @@ fn results_do_not_depend_on_the_thread_count() {
     ];
     let ran = kit::for_each_kernel(|kernel| {
         for (shape, num_groups) in shapes {
-            let len: usize = shape.iter().product();
-            let x = data(len, 7);
-            let weight = data(shape[1], 8);
-            let bias = data(shape[1], 9);
-            let plain = Inputs {
-                shape,
-                num_groups,
-                weight: None,
-                bias: None,
-                eps: 1e-5,
-                input: &x,
-                layout: Layout::Contiguous,
-            };
-            let affine = Inputs {
-                weight: Some(&weight),
-                bias: Some(&bias),
-                ..plain
-            };
-            for inputs in [plain, affine] {
-                let one = run(kernel, 1, &inputs);
-                for threads in [2, 3] {
-                    let many = run(kernel, threads, &inputs);
-                    if let Some(diff) = many.bit_difference(&one) {
-                        panic!(
-                            "{}: {shape:?} G{num_groups} differs between 1 and {threads} \
-                             threads: {diff}",
-                            kernel.name()
-                        );
-                    }
-                }
-            }
+            check_threads(kernel, shape, num_groups, Layout::Contiguous);
         }
     });
     println!("kernels run on 1, 2 and 3 threads: {}", ran.join(", "));
+}
+
+#[test]
+fn channels_last_results_do_not_depend_on_the_thread_count() {
+    // Just past the 65536 values from which channels-last calls share samples: two samples
+    // (one per thread on two threads, one thread idle on three), five samples (runs of three
+    // and two, or two, two and one), three samples of more channels than a tile (512: groups
+    // across tiles, and one group of 520 channels), and single samples, which stay on one
+    // thread. (Beyond 16 MiB of input and output only the number of samples per run changes.)
+    let shapes: [(&[usize], usize); 6] = [
+        (&[2, 40, 33, 25], 8),
+        (&[5, 16, 41, 20], 2),
+        (&[3, 520, 7, 7], 4),
+        (&[3, 520, 7, 7], 1),
+        (&[1, 32, 2049], 4),
+        (&[1, 300, 15, 15], 3),
+    ];
+    let ran = kit::for_each_kernel(|kernel| {
+        for (shape, num_groups) in shapes {
+            check_threads(kernel, shape, num_groups, Layout::ChannelsLast);
+        }
+    });
+    println!(
+        "kernels run channels-last on 1, 2 and 3 threads: {}",
+        ran.join(", ")
+    );
 }

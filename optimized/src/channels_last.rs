@@ -39,6 +39,10 @@ pub(crate) unsafe fn normalize_samples<V: Io<E> + Io<f32>, E: Element>(
     run: GroupRun<'_, E>,
 ) {
     let (x, y, first_group, mut mean, mut rstd) = run.into_parts();
+    if x.is_empty() {
+        // N = 0: no sample (and `C * prod(spatial)` need not even fit).
+        return;
+    }
     let groups = params.num_groups();
     let sample_len = plan.channels() * plan.channel_len();
     let spans_of = groups_per_span(plan.channels_per_group());

@@ -73,16 +73,18 @@ impl Plan {
     ) -> Result<Plan, GroupNormError> {
         let sizes = check(params, input.len(), y.len(), stats.map(StatsBuffers::lens))?;
         let stream_output = streams(size_of_val(input));
+        // With one value per channel, or one channel, both layouts are the same memory order.
+        let channels = params.shape()[1];
         let layout = match params.layout() {
-            Layout::ChannelsLast if sizes.channel_len > 1 => Layout::ChannelsLast,
+            Layout::ChannelsLast if sizes.channel_len > 1 && channels > 1 => Layout::ChannelsLast,
             _ => Layout::Contiguous,
         };
-        let channels = params.shape()[1];
         Ok(Plan {
             #[cfg(feature = "rayon")]
             threading: match layout {
                 Layout::ChannelsLast => {
-                    let sample_len = channels * sizes.channel_len;
+                    // Saturated where there are no values (N = 0), and then never used.
+                    let sample_len = channels.saturating_mul(sizes.channel_len);
                     sample_threading(input.len(), sample_len, stream_output)
                 }
                 _ => threading(input.len(), sizes.group_len, stream_output),

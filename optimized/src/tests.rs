@@ -249,3 +249,15 @@ fn channels_last_gives_the_contiguous_result_of_the_transposed_input() {
         }
     }
 }
+
+/// No sample (N = 0) in channels-last, with a shape whose `C * prod(spatial)` overflows: nothing
+/// to compute, as in the contiguous layout (found by the `arguments` fuzz target).
+#[test]
+fn channels_last_without_samples_is_empty() {
+    for kernel in Kernel::available() {
+        for shape in [[0, 2, 1 << 63], [0, 4, 3]] {
+            let params = GroupNorm::new(&shape, 1).with_layout(Layout::ChannelsLast);
+            assert_eq!(kernel.run(&params, &[], &mut [], None), Ok(()), "{kernel}");
+        }
+    }
+}

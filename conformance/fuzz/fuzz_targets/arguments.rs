@@ -3,8 +3,9 @@
 //! The bytes become a shape of 0..=6 dimensions (small sizes, zero, and huge ones: `usize::MAX`,
 //! powers of two whose products overflow, arbitrary values), `G` (zero, small, huge), optional
 //! weight and bias, and input, output, `mean` and `rstd` buffers whose lengths are right, off by
-//! one, or arbitrary. The expected outcome comes from an independent model of the documented
-//! checks ([`expected`]), in the documented order. Then:
+//! one, or arbitrary, in either layout (contiguous or channels-last). The expected outcome comes
+//! from an independent model of the documented checks ([`expected`]), in the documented order,
+//! which is the same in every layout. Then:
 //!
 //! * nothing panics;
 //! * the reference returns the model's error (every one it knows), or `Ok` with `y`, `mean` and
@@ -25,8 +26,8 @@
 
 #![no_main]
 
-use groupnorm_conformance::variant::Layout;
 use groupnorm_conformance::kit::{self, Inputs, SENTINEL};
+use groupnorm_conformance::variant::Layout;
 use groupnorm_optimized::{GroupNormError as OptError, Kernel, StatsBuffers};
 use groupnorm_reference::GroupNormError as RefError;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
@@ -85,6 +86,7 @@ struct Args {
     input: usize,
     y: usize,
     stats: Option<(usize, usize)>,
+    layout: Layout,
 }
 
 fn args(u: &mut Unstructured) -> Result<Args> {
@@ -121,6 +123,12 @@ fn args(u: &mut Unstructured) -> Result<Args> {
     } else {
         None
     };
+    // Last, so that inputs too short for it are contiguous arguments as before.
+    let layout = if u.arbitrary()? {
+        Layout::ChannelsLast
+    } else {
+        Layout::Contiguous
+    };
     Ok(Args {
         shape,
         num_groups,
@@ -129,6 +137,7 @@ fn args(u: &mut Unstructured) -> Result<Args> {
         input,
         y,
         stats,
+        layout,
     })
 }
 
@@ -248,7 +257,7 @@ fuzz_target!(|data: &[u8]| {
         bias: bias.as_deref(),
         eps: 1e-5,
         input: &x,
-        layout: Layout::Contiguous,
+        layout: a.layout,
     };
 
     // The reference.

@@ -5,9 +5,11 @@
 //! `eps` from a small set (0, negative, subnormal and large included), optional weight and bias,
 //! and data drawn group by group in one of several styles: raw `f32` bits (NaN, infinities and
 //! subnormals included), small integers scaled and offset by powers of ten from 1e-40 to 3e36,
-//! constant groups, and a mixture. Every kernel must accept the problem without panicking,
-//! write every output, and agree with the reference run on the same values upcast to `f64`,
-//! group by group, as follows (`e = f32::EPSILON`; `var`, the exact variance of the group's
+//! constant groups, and a mixture; stored contiguous or channels-last (`(N, *spatial, C)` in
+//! memory), the fuzzer's choice. Every kernel must accept the problem without panicking,
+//! write every output, and agree with the reference run on the same values upcast to `f64` in
+//! the same layout, group by group (compared in the logical order: `y` of both transposed back
+//! where channels-last), as follows (`e = f32::EPSILON`; `var`, the exact variance of the group's
 //! `f32` values, is computed here in `f64` only to decide which case applies):
 //!
 //! 1. **A NaN or an infinity in the group's data**: the reference's variance is NaN, so is every
@@ -52,9 +54,9 @@
 
 #![no_main]
 
-use groupnorm_conformance::variant::Layout;
 use groupnorm_conformance::check::{E32, KERNEL_MEAN_EPS32, KERNEL_RSTD_EPS32, KERNEL_Y_EPS32};
 use groupnorm_conformance::kit::{self, Inputs, KernelOutput};
+use groupnorm_conformance::variant::Layout;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
@@ -89,7 +91,9 @@ struct Case {
     weight: Option<Vec<f32>>,
     bias: Option<Vec<f32>>,
     eps: f32,
+    /// In the logical `(N, C, *spatial)` order, group after group.
     x: Vec<f32>,
+    layout: Layout,
 }
 
 fn param_values(u: &mut Unstructured, channels: usize) -> Result<Option<Vec<f32>>> {
@@ -156,6 +160,12 @@ fn case(u: &mut Unstructured) -> Result<Option<Case>> {
             group_values(u, len / groups, &mut x)?;
         }
     }
+    // Last, so that inputs too short for it are contiguous problems as before.
+    let layout = if u.arbitrary()? {
+        Layout::ChannelsLast
+    } else {
+        Layout::Contiguous
+    };
     Ok(Some(Case {
         shape,
         num_groups,
@@ -163,21 +173,57 @@ fn case(u: &mut Unstructured) -> Result<Option<Case>> {
         bias,
         eps,
         x,
+        layout,
     }))
 }
 
 impl Case {
-    fn inputs(&self) -> Inputs<'_> {
+    /// The problem with `input`, `x` stored in the case's layout.
+    fn inputs<'a>(&'a self, input: &'a [f32]) -> Inputs<'a> {
         Inputs {
             shape: &self.shape,
             num_groups: self.num_groups,
             weight: self.weight.as_deref(),
             bias: self.bias.as_deref(),
             eps: f64::from(self.eps),
-            input: &self.x,
-            layout: Layout::Contiguous,
+            input,
+            layout: self.layout,
         }
     }
+
+    /// `C` and `prod(spatial)`.
+    fn sizes(&self) -> (usize, usize) {
+        (self.shape[1], self.shape[2..].iter().product())
+    }
+
+    /// `values` in logical order, stored in the case's layout.
+    fn stored<T: Copy>(&self, values: &[T]) -> Vec<T> {
+        let (c, s) = self.sizes();
+        match self.layout {
+            Layout::ChannelsLast => transpose(values, c, s),
+            Layout::Contiguous => values.to_vec(),
+        }
+    }
+
+    /// `values` stored in the case's layout, in logical order.
+    fn logical<T: Copy>(&self, values: &[T]) -> Vec<T> {
+        let (c, s) = self.sizes();
+        match self.layout {
+            Layout::ChannelsLast => transpose(values, s, c),
+            Layout::Contiguous => values.to_vec(),
+        }
+    }
+}
+
+/// Each `rows x cols` matrix of `values` (one after the other, row-major) transposed.
+fn transpose<T: Copy>(values: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(values.len());
+    for matrix in values.chunks(rows * cols) {
+        for j in 0..cols {
+            out.extend((0..rows).map(|i| matrix[i * cols + j]));
+        }
+    }
+    out
 }
 
 /// `got` within `tol` of `want`; a `want` beyond the `f32` range may come back as the infinity
@@ -192,13 +238,17 @@ fuzz_target!(|data: &[u8]| {
     let Ok(Some(case)) = case(&mut u) else {
         return;
     };
-    let inputs = case.inputs();
-    let reference = inputs
+    let stored = case.stored(&case.x);
+    let inputs = case.inputs(&stored);
+    let mut reference = inputs
         .reference()
         .expect("the reference rejects a valid problem");
+    reference.y = case.logical(&reference.y);
     // Every kernel accepts the problem and writes every output (`kit::run`).
     kit::for_each_kernel(|kernel| {
-        let out = kit::run(kernel, &inputs).unwrap_or_else(|e| panic!("{}: {e}", kernel.name()));
+        let mut out =
+            kit::run(kernel, &inputs).unwrap_or_else(|e| panic!("{}: {e}", kernel.name()));
+        out.y = case.logical(&out.y);
         check(kernel.name(), &case, &reference, &out);
     });
 });
@@ -221,8 +271,8 @@ fn check(
             String::new()
         };
         let ctx = format!(
-            "{kernel}: shape {:?}, G = {}, eps = {:e}, group {gi}{group_data}",
-            case.shape, case.num_groups, case.eps
+            "{kernel}: shape {:?}, G = {}, {:?}, eps = {:e}, group {gi}{group_data}",
+            case.shape, case.num_groups, case.layout, case.eps
         );
         let (r_ref, m_ref) = (reference.rstd[gi], reference.mean[gi]);
         let (r, m) = (out.rstd[gi], out.mean[gi]);
