@@ -13,6 +13,13 @@
 3. Prints a markdown table: shape, threads, ours, PyTorch, PyTorch / ours, the speed-ups of ours
    and of the roofline over 1 thread, and ours as a percentage of the roofline on as many
    threads. Then a second one: every kernel on 1 thread, and its percentage of the roofline.
+4. The same for the channels-last layout on the Stable Diffusion and ResNet shapes (criterion
+   groups `cl_<shape>_g<G>`), beside `F.group_norm` on
+   `x.contiguous(memory_format=torch.channels_last)` and beside the channels-last roofline (the
+   roofline with the sample as its group: per sample, one read for the statistics, then one
+   read, FMA and write, in memory order, whole samples per thread), with the targets: at least
+   90% of the roofline on 1 thread, at least 90% of the roofline's 2-thread speed on 2, and
+   ahead of PyTorch's channels_last on every shape.
 
 PyTorch is optional: without it the script says so and still reports ours and the roofline.
 `F.group_norm` allocates its output on every call; ours writes into the caller's buffer.
@@ -34,11 +41,15 @@ SHAPES = [
     ((8, 256, 56, 56), 32),
     ((16, 64, 112, 112), 32),
 ]
+# The shapes benchmarked channels-last (the bench's `CHANNELS_LAST_SHAPES`).
+CHANNELS_LAST_SHAPES = SHAPES[1:]
+# The channels-last targets: ours at least this fraction of the roofline on as many threads.
+ROOFLINE_TARGET = 0.90
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def group_name(shape, groups):
-    return "x".join(map(str, shape)) + f"_g{groups}"
+def group_name(shape, groups, prefix=""):
+    return prefix + "x".join(map(str, shape)) + f"_g{groups}"
 
 
 def estimates_path(target_dir, group, function):
@@ -70,7 +81,7 @@ def best_kernel(target_dir, group):
     raise SystemExit(f"no benchmark results for {group}")
 
 
-def print_every_kernel(target_dir, started):
+def print_every_kernel(target_dir, started, shapes=SHAPES, prefix="", layout=""):
     """Every kernel this run benchmarked, on 1 thread, as a percentage of the 1-thread roofline
     (results left by earlier runs, such as another machine's kernels, are skipped)."""
     def ran(group, function):
@@ -78,12 +89,14 @@ def print_every_kernel(target_dir, started):
         return os.path.exists(path) and os.path.getmtime(path) >= started
 
     kernels = [k for k in ("scalar", "avx2", "avx512", "neon")
-               if any(ran(group_name(shape, groups), f"{k}_1t") for shape, groups in SHAPES)]
-    print("\nEvery kernel on 1 thread, and its percentage of the 1-thread roofline:\n")
+               if any(ran(group_name(shape, groups, prefix), f"{k}_1t")
+                      for shape, groups in shapes)]
+    print(f"\nEvery kernel on 1 thread{layout}, and its percentage of the 1-thread "
+          f"{layout and 'channels-last '}roofline:\n")
     print("| shape | G | roofline | " + " | ".join(kernels) + " |")
     print("|---|---|---|" + "---|" * len(kernels))
-    for shape, groups in SHAPES:
-        group = group_name(shape, groups)
+    for shape, groups in shapes:
+        group = group_name(shape, groups, prefix)
         roofline = criterion_median_ns(target_dir, group, "roofline_1t")
         cells = []
         for kernel in kernels:
@@ -114,12 +127,15 @@ def median_ns(call, min_seconds):
     return statistics.median(samples)
 
 
-def time_torch_here(shape, groups, threads, min_seconds):
-    """The time of `torch.nn.functional.group_norm` in this process."""
+def time_torch_here(shape, groups, threads, min_seconds, channels_last=False):
+    """The time of `torch.nn.functional.group_norm` in this process; with `channels_last`, on
+    `x.contiguous(memory_format=torch.channels_last)` (PyTorch's output is channels-last too)."""
     import torch
     torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(shape, generator=gen, dtype=torch.float32)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     weight = torch.randn(shape[1], generator=gen)
     bias = torch.randn(shape[1], generator=gen)
     with torch.inference_mode():
@@ -127,13 +143,13 @@ def time_torch_here(shape, groups, threads, min_seconds):
             lambda: torch.nn.functional.group_norm(x, groups, weight, bias, 1e-5), min_seconds)
 
 
-def time_torch(shape, groups, threads, min_seconds):
+def time_torch(shape, groups, threads, min_seconds, channels_last=False):
     """`time_torch_here` in a fresh Python process. glibc's allocator adapts its thresholds to
     what was freed before, so in one process the time of an allocating call depends on the
     shapes timed before it (in one run, (16, 64, 112, 112) took 3.9 ms on 1 thread and 15.1 ms
     on 2, depending on whether its 51 MB output faulted in fresh pages)."""
-    args = [sys.executable, os.path.abspath(__file__), "--time-torch",
-            json.dumps([list(shape), groups, threads, min_seconds])]
+    spec = [list(shape), groups, threads, min_seconds] + ([True] if channels_last else [])
+    args = [sys.executable, os.path.abspath(__file__), "--time-torch", json.dumps(spec)]
     out = subprocess.run(args, check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
 
@@ -148,8 +164,9 @@ def fmt_ns(ns):
 
 def main():
     if sys.argv[1:2] == ["--time-torch"]:
-        shape, groups, threads, min_seconds = json.loads(sys.argv[2])
-        print(json.dumps(time_torch_here(tuple(shape), groups, threads, min_seconds)))
+        shape, groups, threads, min_seconds, *channels_last = json.loads(sys.argv[2])
+        print(json.dumps(time_torch_here(tuple(shape), groups, threads, min_seconds,
+                                         *channels_last)))
         return
     quick = "--quick" in sys.argv[1:]
     started = time.time()
@@ -203,6 +220,63 @@ def main():
           "thread count in a fresh process. Roofline: one plain sum over each group plus one read, FMA and write "
           "per value, written around the caches above 16 MiB as ours is; on 2 threads with the kernels' placement of work (on 1 thread below 65536 "
           "values, where the kernels stay on one thread).")
+    print_channels_last(target_dir, started, torch, quick)
+
+
+def met(ok):
+    return "met" if ok else "**missed**"
+
+
+def print_channels_last(target_dir, started, torch, quick):
+    """The channels-last tables: ours (the best kernel) beside PyTorch's channels_last and the
+    channels-last roofline on 1 and 2 threads, with the targets; then every kernel on 1 thread."""
+    target = f"{ROOFLINE_TARGET * 100:.0f}%"
+    print("\nChannels-last (`Layout::ChannelsLast`; PyTorch: "
+          "`x.contiguous(memory_format=torch.channels_last)`):\n")
+    torch_head = "PyTorch channels_last | PyTorch / ours | " if torch else ""
+    torch_target = " | target: ahead of PyTorch" if torch else ""
+    print(f"| shape | G | threads | kernel | ours | {torch_head}"
+          "ours: speed-up over 1 thread | roofline: speed-up over 1 thread "
+          "| ours: % of the channels-last roofline on as many threads "
+          f"| target: >= {target} of the roofline{torch_target} |")
+    print("|---|---|---|---|---|" + ("---|---|" if torch else "") + "---|---|---|---|"
+          + ("---|" if torch else ""))
+    checked = missed = 0
+    for shape, groups in CHANNELS_LAST_SHAPES:
+        group = group_name(shape, groups, "cl_")
+        kernel = best_kernel(target_dir, group)
+        roofline_1t = criterion_median_ns(target_dir, group, "roofline_1t")
+        ours_1t = criterion_median_ns(target_dir, group, f"{kernel}_1t")
+        for threads in (1, 2):
+            ours = criterion_median_ns(target_dir, group, f"{kernel}_{threads}t")
+            roofline = criterion_median_ns(target_dir, group, f"roofline_{threads}t")
+            fraction = roofline / ours
+            cells = [fmt_ns(ours)]
+            targets = [met(fraction >= ROOFLINE_TARGET)]
+            checked += 1
+            missed += fraction < ROOFLINE_TARGET
+            if torch is not None:
+                theirs = time_torch(shape, groups, threads, 0.5 if quick else 2.0,
+                                    channels_last=True)
+                cells += [fmt_ns(theirs), f"{theirs / ours:.2f}x"]
+                targets.append(met(theirs > ours))
+                checked += 1
+                missed += theirs <= ours
+            cells += [f"{ours_1t / ours:.2f}x", f"{roofline_1t / roofline:.2f}x",
+                      f"{fraction * 100:.0f}%"]
+            shape_s = "(" + ", ".join(map(str, shape)) + ")"
+            print(f"| {shape_s} | {groups} | {threads} | {kernel} | " + " | ".join(cells)
+                  + " | " + " | ".join(targets) + " |")
+    torch_note = "" if torch else " (PyTorch is not installed: its columns are left out)"
+    print(f"\nChannels-last targets met: {checked - missed} of {checked}{torch_note}.")
+    print_every_kernel(target_dir, started, CHANNELS_LAST_SHAPES, "cl_", " (channels-last)")
+    print("\nChannels-last roofline: the roofline with the sample as its group: per sample, one "
+          "plain sum over its values, then one read, FMA and write per value, in memory order, "
+          "written around the caches above 16 MiB as ours is; on 2 threads whole samples per "
+          "thread, as ours. A single sample (N = 1) stays on one thread, for ours and the "
+          "roofline alike, so there the 2-thread rows measure one thread. Targets: ours at "
+          f"least {target} of the roofline on 1 thread, at least {target} of the roofline's "
+          "2-thread speed on 2, and ahead of PyTorch's channels_last.")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 //! Criterion benchmarks: every kernel this CPU supports on one thread, the best kernel on two
 //! threads, and the roofline (see `roofline.rs`) on one and two threads, on the same buffers, in
-//! elements per second.
+//! elements per second. Contiguous in groups `<shape>_g<G>`; channels-last
+//! (`Layout::ChannelsLast`) on the large shapes in groups `cl_<shape>_g<G>`, beside the
+//! channels-last roofline: the same roofline with the sample as its group (per sample, one read
+//! for the statistics, then one read, FMA and write, in memory order), whole samples per thread.
 //!
 //! `cargo bench -p groupnorm-optimized --bench groupnorm`; `optimized/benches/compare_pytorch.py`
 //! runs it and puts PyTorch beside it. The buffers start on 64 bytes; `GROUPNORM_BENCH_OFFSET=4`
@@ -9,7 +12,7 @@
 mod roofline;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use groupnorm_optimized::{GroupNorm, Kernel};
+use groupnorm_optimized::{GroupNorm, Kernel, Layout};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -17,6 +20,15 @@ use std::time::Duration;
 /// with GroupNorm, and one larger than the caches. All with G = 32 but the notebook's G = 2.
 const SHAPES: [([usize; 4], usize); 6] = [
     ([1, 4, 5, 5], 2),
+    ([1, 320, 64, 64], 32),
+    ([1, 640, 32, 32], 32),
+    ([1, 1280, 16, 16], 32),
+    ([8, 256, 56, 56], 32),
+    ([16, 64, 112, 112], 32),
+];
+
+/// The shapes benchmarked channels-last: the Stable Diffusion and ResNet shapes of `SHAPES`.
+const CHANNELS_LAST_SHAPES: [([usize; 4], usize); 5] = [
     ([1, 320, 64, 64], 32),
     ([1, 640, 32, 32], 32),
     ([1, 1280, 16, 16], 32),
@@ -87,55 +99,115 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 }
 
 fn benches(c: &mut Criterion) {
-    let (one, two) = (pool(1), pool(2));
+    let pools = (pool(1), pool(2));
     for (shape, num_groups) in SHAPES {
         let len: usize = shape.iter().product();
-        let channels = shape[1];
-        let input = Aligned::new(&data(len, 1));
-        let input = input.get();
-        let weight = data(channels, 2);
-        let bias = data(channels, 3);
-        let mut y = Aligned::new(&vec![0.0f32; len]);
-        let y = y.get_mut();
-        let params = GroupNorm::new(&shape, num_groups)
-            .with_weight(&weight)
-            .with_bias(&bias);
-        let name = format!("{}_g{num_groups}", shape.map(|d| d.to_string()).join("x"));
-        let mut group = c.benchmark_group(name);
-        group.throughput(Throughput::Elements(len as u64));
-        if len > 1 << 20 {
-            group.sample_size(20);
-            group.measurement_time(Duration::from_secs(3));
-        }
-        let run = |kernel: Kernel, y: &mut [f32]| {
-            kernel
-                .run(&params, black_box(input), black_box(y), None)
-                .expect("valid arguments")
-        };
-        for kernel in Kernel::available() {
-            group.bench_function(format!("{}_1t", kernel.name()), |b| {
-                one.install(|| b.iter(|| run(kernel, y)))
-            });
-        }
-        group.bench_function(format!("{}_2t", Kernel::best().name()), |b| {
-            two.install(|| b.iter(|| run(Kernel::best(), y)))
-        });
-        let group_len = len / shape[0] / num_groups;
-        group.bench_function("roofline_1t", |b| {
-            b.iter(|| roofline::roofline(black_box(input), black_box(&mut *y), group_len))
-        });
-        // Below 65536 values the kernels stay on one thread, and there is no 2-thread roofline.
-        if len >= 1 << 16 {
-            group.bench_function("roofline_2t", |b| {
-                two.install(|| {
-                    b.iter(|| {
-                        roofline::roofline_parallel(black_box(input), black_box(&mut *y), group_len)
-                    })
-                })
-            });
-        }
-        group.finish();
+        bench_shape(
+            c,
+            &pools,
+            Case {
+                name: format!("{}_g{num_groups}", shape_name(&shape)),
+                shape: &shape,
+                num_groups,
+                layout: Layout::Contiguous,
+                // The kernels' group: `C / G` channels, one after the other.
+                roofline_group_len: len / shape[0] / num_groups,
+            },
+        );
     }
+    for (shape, num_groups) in CHANNELS_LAST_SHAPES {
+        let len: usize = shape.iter().product();
+        bench_shape(
+            c,
+            &pools,
+            Case {
+                name: format!("cl_{}_g{num_groups}", shape_name(&shape)),
+                shape: &shape,
+                num_groups,
+                layout: Layout::ChannelsLast,
+                // A channels-last group is spread over its sample, so the roofline's group is
+                // the whole sample, in memory order: one pass over it for the statistics, one
+                // for the output. On 2 threads it takes whole samples per thread, as the
+                // kernels do (a single sample stays on one thread, for both).
+                roofline_group_len: len / shape[0],
+            },
+        );
+    }
+}
+
+/// `1x320x64x64` for `[1, 320, 64, 64]`.
+fn shape_name(shape: &[usize]) -> String {
+    shape
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
+}
+
+/// One criterion group: a shape in a layout, and the roofline's group for it.
+struct Case<'a> {
+    name: String,
+    shape: &'a [usize],
+    num_groups: usize,
+    layout: Layout,
+    roofline_group_len: usize,
+}
+
+/// One criterion group: every available kernel on 1 thread, the best on 2, and the roofline
+/// over groups of `roofline_group_len` values on 1 and 2 threads, on the same buffers.
+fn bench_shape(c: &mut Criterion, (one, two): &(rayon::ThreadPool, rayon::ThreadPool), case: Case) {
+    let Case {
+        name,
+        shape,
+        num_groups,
+        layout,
+        roofline_group_len: group_len,
+    } = case;
+    let len: usize = shape.iter().product();
+    let channels = shape[1];
+    let input = Aligned::new(&data(len, 1));
+    let input = input.get();
+    let weight = data(channels, 2);
+    let bias = data(channels, 3);
+    let mut y = Aligned::new(&vec![0.0f32; len]);
+    let y = y.get_mut();
+    let params = GroupNorm::new(shape, num_groups)
+        .with_weight(&weight)
+        .with_bias(&bias)
+        .with_layout(layout);
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(len as u64));
+    if len > 1 << 20 {
+        group.sample_size(20);
+        group.measurement_time(Duration::from_secs(3));
+    }
+    let run = |kernel: Kernel, y: &mut [f32]| {
+        kernel
+            .run(&params, black_box(input), black_box(y), None)
+            .expect("valid arguments")
+    };
+    for kernel in Kernel::available() {
+        group.bench_function(format!("{}_1t", kernel.name()), |b| {
+            one.install(|| b.iter(|| run(kernel, y)))
+        });
+    }
+    group.bench_function(format!("{}_2t", Kernel::best().name()), |b| {
+        two.install(|| b.iter(|| run(Kernel::best(), y)))
+    });
+    group.bench_function("roofline_1t", |b| {
+        b.iter(|| roofline::roofline(black_box(input), black_box(&mut *y), group_len))
+    });
+    // Below 65536 values the kernels stay on one thread, and there is no 2-thread roofline.
+    if len >= 1 << 16 {
+        group.bench_function("roofline_2t", |b| {
+            two.install(|| {
+                b.iter(|| {
+                    roofline::roofline_parallel(black_box(input), black_box(&mut *y), group_len)
+                })
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(groupnorm, benches);

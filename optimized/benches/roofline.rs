@@ -3,6 +3,10 @@
 //! write per value for the output. No real GroupNorm can be faster; a kernel's time against this
 //! one says how close it comes to the machine's limit. Like the kernels, it writes its output
 //! around the caches when input and output together exceed `CACHE_RESIDENT_BYTES`.
+//!
+//! For the channels-last layout, whose groups are spread over their sample, the group given to
+//! it is the whole sample (`C * prod(spatial)` values): one read of the sample for the
+//! statistics, then one read, FMA and write, in memory order, with whole samples per thread.
 
 use groupnorm_optimized::tuning::{CACHE_RESIDENT_BYTES, RUNS_PER_THREAD};
 use rayon::prelude::*;
