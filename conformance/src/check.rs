@@ -50,7 +50,11 @@
 //!   scale, so this is PyTorch float32's error). PyTorch's channels-last kernel takes the
 //!   variance as `E[x^2] - E[x]^2` from plain sums, whose error is `c_L e (var + mean^2)`:
 //!   relative `c_L e (1 + kappa^2)`, passed by `rstd` to `y - beta`; channels-last cases add
-//!   `(|y64| + |beta|) kappa^2` to `s` (measured in issue 14: 1.2e10 eps32 at `kappa = 1e4`).
+//!   `(|y64| + |beta|) kappa^2` to `s` (issue 14 measured 1.2e10 eps32 at `kappa = 1e4`). Where
+//!   `c_L e kappa^2 >= 1` that variance is lost altogether and no linear bound holds (`rstd`
+//!   off by orders of magnitude multiplies the mean's error too): there only a finite `y` is
+//!   asked of PyTorch. `s` always takes PyTorch float64's `y`, never the float32 value under
+//!   test.
 //! * **(c) each optimized kernel vs PyTorch float64**, the project's accuracy claim: no `kappa`
 //!   term, because the kernels shift each group by an estimate of its mean before accumulating:
 //!   `|y_k - y64| <= 16 * e32 * max(1, |y64|)`, `|mean_k - mu| <= 4 * e32 * (|mu| + spread)`,
@@ -343,12 +347,22 @@ pub fn reference_vs_f32(case: &Case, out: &GroupNormOutput) -> Check {
         }
         let want = f64::from(want);
         let cond = &conditions[group];
+        let plain_sums = case.variant.layout == Layout::ChannelsLast;
+        if plain_sums && factor * cond.kappa * cond.kappa >= 1.0 && want.is_finite() {
+            // The plain sums' variance is lost altogether (a relative error of 1 or more):
+            // PyTorch's channels-last `y` is not bounded by anything but its finiteness.
+            check.compared += 1;
+            continue;
+        }
         let channel = case.channel_of(i);
-        let scale = match case.variant.layout {
-            Layout::Contiguous => cond.scale(want, case.gamma(channel)),
-            Layout::ChannelsLast => {
-                cond.plain_sums_scale(want, case.gamma(channel), case.beta(channel))
-            }
+        // The scale from PyTorch float64's `y`, not from the float32 value under test, so that
+        // a wrong value cannot widen its own tolerance.
+        let y64 = case.expected_f64.y[i];
+        let y64 = if y64.is_finite() { y64 } else { want };
+        let scale = if plain_sums {
+            cond.plain_sums_scale(y64, case.gamma(channel), case.beta(channel))
+        } else {
+            cond.scale(y64, case.gamma(channel))
         };
         check.compare(
             "y",

@@ -2,8 +2,8 @@
 //! the cases, written for another program ([`inputs_json`]), and the results file it writes
 //! back, read as a [`Subject`] ([`ResultsFile`]) so that it is checked like every other.
 
-use crate::subject::{CaseInputs, Outputs, Subject};
-use crate::variant::{Feature, SchemaName};
+use crate::subject::{refused_features, CaseInputs, Outputs, Subject};
+use crate::variant::{Feature, Layout, SchemaName};
 use crate::vectors::{parse_json, Case, Fields, LoadError, Problem};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -143,8 +143,9 @@ impl ResultsFile {
         let top = Fields::new(&value, "", RESULTS_VERSION).map_err(|(f, p)| fail(None, f, p))?;
         let by_name: HashMap<&str, &Case> = cases.iter().map(|c| (c.name.as_str(), *c)).collect();
         let header = || {
-            top.only(&["format", "version", "subject", "dtype", "results"])?;
+            // The format first: a vector file given as results says so, not "unknown field".
             top.format(RESULTS_FORMAT)?;
+            top.only(&["format", "version", "subject", "dtype", "results"])?;
             top.version(&[RESULTS_VERSION])?;
             let subject = top.string("subject")?;
             let float64 = match top.map.get("dtype").map(|v| (v, v.as_str())) {
@@ -235,23 +236,30 @@ impl Subject for ResultsFile {
         &self.subject
     }
 
-    /// Whatever it wrote a result for.
-    fn supports(&self, _: Feature) -> bool {
-        true
+    /// What the results format and the tolerances can grade today: both layouts, float32
+    /// data, no activation, forward only (a results file has no gradients, and half-precision
+    /// tolerances are not defined yet).
+    fn supports(&self, feature: Feature) -> bool {
+        feature.is_v1() || feature == Feature::Layout(Layout::ChannelsLast)
     }
 
+    /// A case needing what [`supports`](Subject::supports) refuses, or one the file marks
+    /// `not_supported`. A case the file does not mention is not "not supported": it fails
+    /// (see [`run`](Subject::run)), so that a file cut short cannot pass.
     fn unsupported(&self, case: &CaseInputs<'_>) -> Option<String> {
+        if let Some(refused) = refused_features(self, case) {
+            return Some(format!("{refused} (not graded from results files)"));
+        }
         match self.entries.get(case.name) {
-            None => Some(format!("no result in {}", self.path.display())),
             Some(Entry::NotSupported(why)) => Some(why.clone()),
-            Some(Entry::Outputs(_)) => None,
+            _ => None,
         }
     }
 
     fn run(&self, case: &CaseInputs<'_>) -> Result<Outputs, String> {
         match self.entries.get(case.name) {
             Some(Entry::Outputs(out)) => Ok(out.clone()),
-            _ => Err(format!("no result for {}", case.name)),
+            _ => Err(format!("no result in {}", self.path.display())),
         }
     }
 }

@@ -188,13 +188,7 @@ pub trait Subject {
     /// Why it does not run `case`, or `None` when it does. By default: the case's features that
     /// [`supports`](Subject::supports) refuses.
     fn unsupported(&self, case: &CaseInputs<'_>) -> Option<String> {
-        let missing: Vec<String> = case
-            .features()
-            .into_iter()
-            .filter(|&f| !self.supports(f))
-            .map(|f| f.to_string())
-            .collect();
-        (!missing.is_empty()).then(|| missing.join(", "))
+        refused_features(self, case)
     }
 
     /// The tolerances it is held to.
@@ -205,6 +199,21 @@ pub trait Subject {
     /// Its outputs for `case` (only called where [`unsupported`](Subject::unsupported) is
     /// `None`), or why it has none.
     fn run(&self, case: &CaseInputs<'_>) -> Result<Outputs, String>;
+}
+
+/// The features of `case` that `subject` does not support, in words (`None` when it supports
+/// them all): [`Subject::unsupported`]'s default.
+pub fn refused_features(
+    subject: &(impl Subject + ?Sized),
+    case: &CaseInputs<'_>,
+) -> Option<String> {
+    let refused: Vec<String> = case
+        .features()
+        .into_iter()
+        .filter(|&f| !subject.supports(f))
+        .map(|f| f.to_string())
+        .collect();
+    (!refused.is_empty()).then(|| refused.join(", "))
 }
 
 /// The `f64` reference crate, held to check (a).

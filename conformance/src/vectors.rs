@@ -415,10 +415,10 @@ pub fn parse_file(path: &Path, text: &str) -> Result<VectorFile, LoadError> {
     // The top level is the same in both versions.
     let top = Fields::new(&value, "", stated.unwrap_or(VERSION))
         .map_err(|(field, p)| fail(None, field, p))?;
-    top.only(&["format", "version", "torch_version", "generator", "cases"])
-        .map_err(|(field, p)| fail(None, field, p))?;
     let header = || -> FieldResult<(u64, String, String, &Vec<Value>)> {
+        // The format first: a results or inputs file given as vectors says so.
         top.format(FORMAT)?;
+        top.only(&["format", "version", "torch_version", "generator", "cases"])?;
         let version = top.version(&VERSIONS)?;
         let torch_version = top.string("torch_version")?;
         let generator = top.string("generator")?;

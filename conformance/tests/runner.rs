@@ -224,25 +224,19 @@ fn grade_checks_a_results_file_like_any_subject() {
         stdout(&output)
     );
 
-    // A case without a result is not supported: listed and counted, not passed.
+    // A case the file does not mention fails (a file cut short cannot pass); one it marks
+    // not_supported is listed and counted as such, neither passed nor failed.
     let output = grade(&results(|r| r["results"] = serde_json::json!([])));
+    assert_eq!(output.status, cli::FAILED);
+    let out = stdout(&output);
+    assert!(out.contains("- notebook: no output: no result in"), "{out}");
+    let not_supported = serde_json::json!({"case": "notebook", "not_supported": "no 4-D input"});
+    let output = grade(&results(|r| r["results"][0] = not_supported.clone()));
     assert_eq!(output.status, cli::PASSED);
     let out = stdout(&output);
     assert!(
-        out.contains("not supported") && out.contains("- notebook: no result in"),
+        out.contains("Not supported:\n- notebook: no 4-D input"),
         "{out}"
-    );
-    let output =
-        grade(&results(
-            |r| {
-                r["results"][0] =
-                    serde_json::json!({"case": "notebook", "not_supported": "no 4-D input"})
-            },
-        ));
-    assert!(
-        stdout(&output).contains("- notebook: no 4-D input"),
-        "{}",
-        stdout(&output)
     );
 
     // y alone is graded too; mean without rstd, an unknown case, a short y: file errors.

@@ -390,6 +390,12 @@ fn wrong_format_or_version_is_rejected() {
     );
     let e = error_after(|f| f["format"] = json!("something-else"));
     assert!(matches!(e.problem, Problem::WrongFormat { .. }), "{e}");
+    // A file of another format says so before any of its fields is unknown here.
+    let e = error_after(|f| {
+        f["format"] = json!("groupnorm-results");
+        f["results"] = json!([]);
+    });
+    assert!(matches!(e.problem, Problem::WrongFormat { .. }), "{e}");
     let e = error_after(|f| {
         f.as_object_mut().unwrap().remove("version");
     });

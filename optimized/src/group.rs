@@ -32,7 +32,9 @@ pub(crate) enum OutputPath {
     /// The usual case: `y = (x - shift) * scale + offset` in `f32`, two FMAs per value (see
     /// `output`).
     Fma { shift: f32 },
-    /// Every other group: mean, variance and output in `f64`, as the reference computes them.
+    /// Every other group: mean, variance and output in `f64`, as the reference computes them
+    /// (in the same order of sums for contiguous data; channels-last visits a group row by
+    /// row, the reference channel by channel, so the last bits of the sums may differ).
     /// That is a group whose `f32` moments are not finite (non-finite values, or squares beyond
     /// the `f32` range), whose `var + eps` is below 2^-100 or variance above 2^100, or whose
     /// output coefficients (`gamma * rstd`, `beta`) go beyond 2^100, an infinite `gamma`

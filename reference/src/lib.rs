@@ -34,8 +34,9 @@
 //! not finite (an infinite `gamma`, or an infinite `rstd`), that order decides which values are
 //! infinite and which are NaN (`inf - inf` where `x` and `mean` have the same sign), so it is
 //! followed there: with an infinite `rstd` (`var + eps == 0`) and no affine parameters `y` is
-//! `±inf` (NaN only where `x == mean`), with either of them NaN. Everywhere else the formula's
-//! order is kept: it rounds less.
+//! `±inf` (NaN only where `x == mean`); with either of them, `inf - inf` makes it NaN where `x`
+//! and `mean` have the same sign (or are 0). Everywhere else the formula's order is kept: it
+//! rounds less.
 //!
 //! One deliberate difference from PyTorch's Python wrapper: `F.group_norm` raises when every group
 //! holds a single value (`N * C/G * prod(spatial) == 1`). That input is mathematically fine
