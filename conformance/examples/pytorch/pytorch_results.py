@@ -15,9 +15,9 @@ reads an inputs file (format "groupnorm-inputs", version 2) and writes two resul
   channels-last kernel. Other ranks have no channels-last memory format in PyTorch and are
   written as not supported.
 
-Everything runs on the CPU with one thread. Only contiguous float32 cases with float32
-parameters and no activation are run; any other case is written as not supported, with the
-reason. ``y`` is written in the case's layout order (contiguous), with ``mean`` and ``rstd``;
+Everything runs on the CPU with one thread. Only float32 cases (contiguous or channels-last)
+with float32 parameters and no activation are run; any other case is written as not supported,
+with the reason. ``y`` is written in the case's layout order, with ``mean`` and ``rstd``;
 numbers are encoded as vectors/export.py encodes them (its ``fmt_f32``).
 
 Only torch, numpy and the Python standard library are used.
@@ -92,14 +92,21 @@ def load_inputs(path):
     return cases
 
 
+LAYOUTS = ("contiguous", "channels_last")
+
+
 def unsupported_variant(case):
     """Why this example does not run the case, or None when it does."""
     got = {k: case.get(k, d) for k, d in VARIANT_DEFAULTS.items()}
-    if got == VARIANT_DEFAULTS:
+    got_layout = got.pop("layout")
+    defaults = {k: v for k, v in VARIANT_DEFAULTS.items() if k != "layout"}
+    if got == defaults and got_layout in LAYOUTS:
         return None
-    other = ", ".join(f"{k} {v}" for k, v in got.items() if v != VARIANT_DEFAULTS[k])
-    return (f"{other}: this example runs PyTorch's float32 kernel on contiguous float32 cases "
-            f"with float32 parameters and no activation only")
+    other = ", ".join(f"{k} {v}" for k, v in got.items() if v != defaults[k])
+    if got_layout not in LAYOUTS:
+        other = ", ".join(filter(None, [f"layout {got_layout}", other]))
+    return (f"{other}: this example runs PyTorch's float32 kernel on float32 cases with float32 "
+            f"parameters and no activation only")
 
 
 def tensors(case):
@@ -119,7 +126,11 @@ def tensors(case):
     xs = _decode_f32(case["input"], f"{name}.input")
     if xs.size != math.prod(shape):
         raise InputError(f"{name}.input: {xs.size} values for shape {shape}")
-    x = torch.from_numpy(xs).reshape(shape)
+    if case.get("layout", "contiguous") == "channels_last":
+        # Memory order (N, *spatial, C), viewed as the logical (N, C, *spatial).
+        x = torch.from_numpy(xs).reshape([n, *shape[2:], c]).movedim(-1, 1)
+    else:
+        x = torch.from_numpy(xs).reshape(shape)
     params = []
     for key in ("weight", "bias"):
         has = case[f"has_{key}"]
@@ -136,13 +147,15 @@ def tensors(case):
     return x, params[0], params[1], (n, c, math.prod(shape[2:]), g, float(eps))
 
 
-def run(x, weight, bias, dims):
+def run(x, weight, bias, dims, layout):
     n, c, hw, g, eps = dims
     y, mean, rstd = torch.ops.aten.native_group_norm(x, weight, bias, n, c, hw, g, eps)
     assert y.dtype == torch.float32 and tuple(y.shape) == tuple(x.shape)
     assert tuple(mean.shape) == (n, g) and tuple(rstd.shape) == (n, g)
-    # y in the case's layout order: contiguous (N, C, *spatial), whatever y's memory format
     flat = lambda t: t.contiguous().reshape(-1).numpy()
+    # y in the case's layout order, whatever y's memory format
+    if layout == "channels_last":
+        y = y.movedim(1, -1)
     return flat(y), flat(mean), flat(rstd)
 
 
@@ -152,6 +165,9 @@ def result_entries(cases, channels_last):
         why = unsupported_variant(case)
         if why is None:
             x, weight, bias, dims = tensors(case)
+            # A channels-last case's input is strided in memory: the contiguous file runs
+            # PyTorch's contiguous kernel on it, the channels-last file its channels-last one.
+            x = x.contiguous()
             if channels_last:
                 fmt = MEMORY_FORMATS.get(x.dim())
                 if fmt is None:
@@ -162,7 +178,8 @@ def result_entries(cases, channels_last):
         if why is not None:
             entries.append((case["name"], why, None))
         else:
-            entries.append((case["name"], None, run(x, weight, bias, dims)))
+            layout = case.get("layout", "contiguous")
+            entries.append((case["name"], None, run(x, weight, bias, dims, layout)))
     return entries
 
 
