@@ -90,7 +90,8 @@
 //!   type and ends with `entry_points!(Type, "features")`, and its `cfg`'d `mod` line here; a
 //!   detection function in `cpu.rs`; one row in `REGISTRY` (`kernel.rs`, whose array length
 //!   grows by one). More than 16 lanes raises `MAX_LANES`, and with it `SHORT_LEN` of
-//!   `statistics.rs`, which changes every kernel's bits on short groups. The tests iterate
+//!   `statistics.rs`, which changes every kernel's bits on short groups; the lane count must
+//!   divide `MAX_LANES` (channels-last tiles hold whole vectors). The tests iterate
 //!   over `Kernel::available()`, so every test runs the new kernel; `.ci/run` must name it in
 //!   `host_kernels` (from `/proc/cpuinfo`, into `GROUPNORM_EXPECT_KERNELS`) where the CPU has
 //!   it, and give it a Miri pass with its target features for CPUs that do not.
