@@ -3,7 +3,7 @@
 //! back, read as a [`Subject`] ([`ResultsFile`]) so that it is checked like every other.
 
 use crate::subject::{refused_features, CaseInputs, Outputs, Subject};
-use crate::variant::{Feature, Layout, SchemaName};
+use crate::variant::{Feature, SchemaName};
 use crate::vectors::{parse_json, Case, Fields, LoadError, Problem};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -240,7 +240,7 @@ impl Subject for ResultsFile {
     /// data, no activation, forward only (a results file has no gradients, and half-precision
     /// tolerances are not defined yet).
     fn supports(&self, feature: Feature) -> bool {
-        feature.is_v1() || feature == Feature::Layout(Layout::ChannelsLast)
+        feature.is_float32_forward()
     }
 
     /// A case needing what [`supports`](Subject::supports) refuses, or one the file marks

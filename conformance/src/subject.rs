@@ -47,7 +47,7 @@
 //! ```
 
 use crate::run::{self, Inputs};
-use crate::variant::{Feature, Layout, Variant};
+use crate::variant::{Feature, Variant};
 use crate::vectors::Case;
 use groupnorm_optimized::Kernel;
 use groupnorm_reference::GroupNormOutput;
@@ -227,7 +227,7 @@ impl Subject for Reference {
 
     /// Both layouts, float32 data, no activation, forward only.
     fn supports(&self, feature: Feature) -> bool {
-        feature.is_v1() || feature == Feature::Layout(Layout::ChannelsLast)
+        feature.is_float32_forward()
     }
 
     fn precision(&self) -> Precision {
@@ -248,7 +248,7 @@ impl Subject for Kernel {
 
     /// Both layouts, float32 data, no activation, forward only.
     fn supports(&self, feature: Feature) -> bool {
-        feature.is_v1() || feature == Feature::Layout(Layout::ChannelsLast)
+        feature.is_float32_forward()
     }
 
     /// Through `kit::run`: exact-length buffers full of sentinels, where an unwritten value is
@@ -288,7 +288,7 @@ mod tests {
         };
         assert_eq!(Reference.unsupported(&case), None);
         assert!(Reference.run(&case).is_ok() && Subject::run(&Kernel::scalar(), &case).is_ok());
-        case.variant.layout = Layout::ChannelsLast;
+        case.variant.layout = crate::variant::Layout::ChannelsLast;
         assert_eq!(Kernel::scalar().unsupported(&case), None);
         case.variant.activation = crate::variant::Activation::Silu;
         case.grad_output = Some(&x);

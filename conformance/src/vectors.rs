@@ -567,17 +567,7 @@ impl<'a> Fields<'a> {
         expected: usize,
         because: &str,
     ) -> FieldResult<()> {
-        if found == expected {
-            return Ok(());
-        }
-        Err((
-            Some(self.path(key)),
-            Problem::Length {
-                expected,
-                found,
-                because: because.to_owned(),
-            },
-        ))
+        check_length(self.path(key), found, expected, because)
     }
 
     fn wrong(&self, key: &str, expected: &'static str, found: &Value) -> (Option<String>, Problem) {
@@ -924,19 +914,23 @@ impl Lengths<'_> {
         found: usize,
         (expected, because): (usize, &str),
     ) -> FieldResult<()> {
-        if found == expected {
-            Ok(())
-        } else {
-            Err((
-                Some(field),
-                Problem::Length {
-                    expected,
-                    found,
-                    because: because.to_owned(),
-                },
-            ))
-        }
+        check_length(field, found, expected, because)
     }
+}
+
+/// A [`Problem::Length`] at `field` unless `found == expected`.
+fn check_length(field: String, found: usize, expected: usize, because: &str) -> FieldResult<()> {
+    if found == expected {
+        return Ok(());
+    }
+    Err((
+        Some(field),
+        Problem::Length {
+            expected,
+            found,
+            because: because.to_owned(),
+        },
+    ))
 }
 
 /// The `backward` object of a version 2 case.

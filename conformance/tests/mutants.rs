@@ -147,7 +147,7 @@ impl Subject for Mutation {
 
     /// Both layouts, float32, no activation, forward only.
     fn supports(&self, feature: Feature) -> bool {
-        feature.is_v1() || feature == Feature::Layout(Layout::ChannelsLast)
+        feature.is_float32_forward()
     }
 
     fn run(&self, case: &CaseInputs<'_>) -> Result<Outputs, String> {
