@@ -132,10 +132,10 @@ impl Kernel {
     /// on error `y` and the statistics are untouched.
     ///
     /// With the `rayon` feature, large inputs are spread over the current rayon pool; the result
-    /// is the same bit for bit whatever the number of threads. Calls that fit in the caches give
-    /// each thread of the pool its own run (`rayon::broadcast`), so such a call waits for every
-    /// thread of the pool, one busy with a long job of its own included: run the kernel in a
-    /// pool of its own (`ThreadPool::install`) where the pool also carries long jobs.
+    /// is the same bit for bit whatever the number of threads. The work is shared as rayon jobs
+    /// that the calling thread runs itself where no other thread is free to take them, so a
+    /// call returns even when the other threads of its pool are blocked, on the caller or on
+    /// anything else.
     pub fn run(
         self,
         params: &GroupNorm<'_>,

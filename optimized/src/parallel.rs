@@ -15,10 +15,15 @@ use std::sync::Mutex;
 use std::vec::Vec;
 
 /// At least a group per thread: `call` in runs of `groups_per_run` whole groups, each computed
-/// as on the calling thread. With `pinned`, one run per thread of the pool, each taken once, by
-/// its own thread (work stealing would move groups between cores, away from the cache that
-/// holds them since the call before); otherwise shorter runs, taken by whichever thread is
-/// free, so that a thread slowed down by anything else does not hold the others up.
+/// as on the calling thread. With `pinned`, one run per thread of the pool, and each thread
+/// takes first the run of its own index, so that at every call it finds in its cache what it
+/// read and wrote the call before; a thread that finds its own run taken, or has none, takes
+/// any run left. Otherwise shorter runs, taken by whichever thread is free, so that a thread
+/// slowed down by anything else does not hold the others up.
+///
+/// Both are rayon jobs that the calling thread runs itself when no other thread steals them:
+/// a call finishes even when every other thread of the pool is blocked, on the caller or on
+/// anything else (`rayon::broadcast` would wait for each of them).
 ///
 /// `normalize` is the kernel's function for one run (`Primitives::normalize_groups`, or
 /// `normalize_samples` for a channels-last call, whose runs are whole samples).
@@ -37,15 +42,16 @@ pub(crate) unsafe fn group_runs(
     if pinned {
         let runs: Vec<Mutex<Option<GroupRun<'_>>>> =
             runs.map(|run| Mutex::new(Some(run))).collect();
-        rayon::broadcast(|context| {
-            let run = runs
-                .get(context.index())
-                .and_then(|run| run.lock().ok()?.take());
-            if let Some(run) = run {
-                // SAFETY: our caller guarantees the instruction set.
-                unsafe { normalize(plan, params, run) };
-            }
-        });
+        // As many jobs as runs, each taking one run: every run is taken.
+        (0..runs.len())
+            .into_par_iter()
+            .with_max_len(1)
+            .for_each(|_| {
+                if let Some(run) = take_run(&runs, rayon::current_thread_index()) {
+                    // SAFETY: our caller guarantees the instruction set.
+                    unsafe { normalize(plan, params, run) };
+                }
+            });
     } else {
         let runs: Vec<GroupRun<'_>> = runs.collect();
         runs.into_par_iter().for_each(|run| {
@@ -53,6 +59,14 @@ pub(crate) unsafe fn group_runs(
             unsafe { normalize(plan, params, run) }
         });
     }
+}
+
+/// The run of index `home` if it is still there, or else the first run left.
+fn take_run<'a>(runs: &[Mutex<Option<GroupRun<'a>>>], home: Option<usize>) -> Option<GroupRun<'a>> {
+    let take = |slot: &Mutex<Option<GroupRun<'a>>>| slot.lock().ok()?.take();
+    home.and_then(|home| runs.get(home))
+        .and_then(take)
+        .or_else(|| runs.iter().find_map(take))
 }
 
 /// Fewer groups than threads: group after group, the statistics of its blocks in parallel,

@@ -52,9 +52,9 @@ pub(crate) enum Threading {
     Serial,
     /// At least a group per thread: runs of `groups_per_run` whole groups, each computed as on
     /// the calling thread. With `pinned` (calls that fit in the caches), one run per thread,
-    /// the same run on the same thread at every call, so that each finds in its own cache what
-    /// it read and wrote the call before; otherwise `RUNS_PER_THREAD` runs per thread, taken by
-    /// whichever thread is free.
+    /// each thread taking first the run of its own index, so that it finds in its own cache
+    /// what it read and wrote the call before; otherwise `RUNS_PER_THREAD` runs per thread,
+    /// taken by whichever thread is free.
     GroupRuns { groups_per_run: usize, pinned: bool },
     /// Fewer groups than threads: the blocks of each group in parallel.
     Blocks,
