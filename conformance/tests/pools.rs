@@ -24,14 +24,14 @@ const WATCHDOG: Duration = Duration::from_secs(60);
 
 /// One call of each parallel path (all at least the 65536 values from which calls are shared
 /// among threads), with a name for the messages.
-const CASES: [(&str, &[usize], usize, Layout); 4] = [
+const CASES: [(&str, &[usize], usize, Layout); 3] = [
     // 32 groups in 512 KiB: one run of groups per thread (fits in the caches).
     ("runs per thread", &[1, 32, 64, 64], 32, Layout::Contiguous),
-    // 16 groups in 2 x 8.4 MB: the output streams, shorter runs taken by any free thread.
-    ("streamed runs", &[1, 16, 132_000], 16, Layout::Contiguous),
     // One group of 131072 values: its blocks in parallel.
     ("blocks of a group", &[1, 4, 32_768], 1, Layout::Contiguous),
-    // Four samples, channels-last: whole samples per thread.
+    // Four samples, channels-last: runs taken by any free thread. Contiguous calls beyond
+    // 16 MiB of input and output take the same path (8 MiB of input would only slow the test,
+    // most under qemu).
     (
         "channels-last samples",
         &[4, 32, 32, 32],
