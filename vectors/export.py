@@ -578,6 +578,115 @@ def ill_conditioned_cases():
     return cases
 
 
+def alternating(shape, magnitude):
+    """magnitude * (+1, -1, +1, ...) over the flat (N, C, *spatial) order, in float32."""
+    n = int(np.prod(shape))
+    signs = torch.tensor([1.0, -1.0], dtype=torch.float64).repeat((n + 1) // 2)[:n]
+    return (signs * magnitude).float().reshape(shape)
+
+
+def random_then_subnormal(name, shape):
+    """randn in batch 0, float32 subnormals (1.1e-38 * uniform(-1, 1)) in batch 1."""
+    x = randn(name, shape)
+    x[1] = (uniform_pm1(name, shape[1:], salt=3).double() * 1.1e-38).float()
+    assert bool((x[1].abs() < torch.finfo(torch.float32).tiny).all())
+    return x
+
+
+def extreme_argument_cases():
+    """eps, weights, biases and inputs at the ends of their ranges, each where PyTorch's float64
+    result is exact at float32's scale and fits in float32 (see README.md, "What GroupNorm
+    computes", for the extremes that cannot be vectors and what PyTorch and ours give there)."""
+    cases = []
+    f32_max = float(np.finfo(np.float32).max)
+    shape = (2, 4, 3, 3)
+    subnormal_note = ("batch 1 is float32 subnormals (1.1e-38 * uniform(-1, 1)), whose float32 "
+                      "squares underflow: PyTorch float32 gives rstd inf and y +-inf or NaN there, "
+                      "float64 the exact values")
+
+    # eps 0 and -0.0: var + eps == 0 in a constant group (rstd inf, y NaN), subnormal data
+    for name, eps, what in [("eps_0_random_subnormal_constant", 0.0, "eps 0"),
+                            ("eps_neg_zero_subnormal_constant", -0.0,
+                             "eps -0.0 (var + -0.0 is var, as for eps 0)")]:
+        x = random_then_subnormal(name, shape)
+        x[0, 2:4] = 1.5  # batch 0, group 1 is constant
+        w, b = affine(name, 4) if math.copysign(1.0, eps) < 0 else (None, None)
+        desc = (f"{what}: batch 0 group 0 randn, batch 0 group 1 constant 1.5 (variance 0: rstd "
+                f"inf and y NaN, in float32 and float64); {subnormal_note}; "
+                f"{'random affine' if w is not None else 'no affine'}.")
+        cases.append(Case(name, desc, x, 2, eps, w, b))
+
+    # the smallest positive double and a subnormal double: eps far below every variance here
+    for name, eps, what, parts in [
+        ("eps_5e_324_random_subnormal", 5e-324,
+         "eps 5e-324, the smallest positive double", (True, True)),
+        ("eps_1e_310_random_subnormal", 1e-310, "eps 1e-310, a subnormal double",
+         (True, False)),
+    ]:
+        x = random_then_subnormal(name, shape)
+        w, b = affine(name, 4)
+        w = w if parts[0] else None
+        b = b if parts[1] else None
+        desc = (f"{what}, added in double as PyTorch does: batch 0 randn; {subnormal_note}; "
+                f"{'random weight and bias' if b is not None else 'random weight, no bias'}.")
+        cases.append(Case(name, desc, x, 2, eps, w, b))
+
+    # float32 subnormal weights and biases
+    name = "subnormal_weight_and_bias"
+    shape = (2, 8, 2, 2)
+    x = randn(name, shape)
+    w, b = affine(name, 8)
+    for i, v in [(0, 1e-40), (2, -1.4e-45), (5, 1e-39), (7, -3e-42)]:
+        w[i] = v
+    for i, v in [(1, 1e-40), (2, 1.4e-45), (4, -1e-39), (6, -3e-42)]:
+        b[i] = v
+    assert bool(((w.abs() < torch.finfo(torch.float32).tiny) & (w != 0)).sum() == 4)
+    cases.append(Case(name, "Weights 1e-40, -1.4e-45 (the smallest float32 subnormal), 1e-39 and "
+                      "-3e-42 on channels 0, 2, 5 and 7, biases 1e-40, 1.4e-45, -1e-39 and -3e-42 "
+                      "on channels 1, 2, 4 and 6, the others random; x = randn, 4 groups.",
+                      x, 4, 1e-5, w, b))
+
+    # weights and biases of +-f32::MAX where y fits in float32: x = +-1 alternating, so that
+    # |x - mean| * rstd = 1 / sqrt(1 + eps) < 1
+    name = "f32_max_weight_and_bias"
+    x = alternating((2, 4, 4, 4), 1.0)
+    w = torch.tensor([f32_max, -f32_max, 1.0, 0.5])
+    b = torch.tensor([0.0, 1.0, f32_max, -f32_max])
+    cases.append(Case(name, "x = +1, -1, +1, ... (mean 0, |x - mean| * rstd just below 1), 2 "
+                      "groups; weights f32::MAX, -f32::MAX, 1, 0.5 and biases 0, 1, f32::MAX, "
+                      "-f32::MAX: y is about +-f32::MAX on every channel and fits in float32.",
+                      x, 2, 1e-5, w, b))
+
+    # x = +-f32::MAX alternating: float32 squares overflow, the float64 variance is f32::MAX^2
+    name = "alternating_f32_max"
+    cases.append(Case(name, "x = +f32::MAX, -f32::MAX, ... in groups of 128 (mean 0, variance "
+                      "f32::MAX^2, rstd 2.9e-39, a float32 subnormal), no affine: y = +-1; "
+                      "PyTorch float32's squares overflow (NaN).",
+                      alternating((2, 4, 8, 8), f32_max), 2))
+    name = "alternating_f32_max_odd_affine"
+    w, b = affine(name, 3)
+    cases.append(Case(name, "x = +f32::MAX, -f32::MAX, ... in groups of 21 (one value more of "
+                      "one sign: mean +-f32::MAX / 21), random affine; PyTorch float32 NaN.",
+                      alternating((2, 3, 3, 7), f32_max), 3, 1e-5, w, b))
+    name = "alternating_f32_max_weight_max"
+    w = torch.tensor([f32_max, -f32_max, 0.5, f32_max])
+    b = torch.tensor([0.0, 1.0, f32_max, -1.0])
+    cases.append(Case(name, "x = +f32::MAX, -f32::MAX, ... in groups of 32, weights f32::MAX, "
+                      "-f32::MAX, 0.5, f32::MAX and biases 0, 1, f32::MAX, -1: y = +-f32::MAX "
+                      "on every channel (rstd * weight is +-1 on three of them); PyTorch float32 "
+                      "NaN.", alternating((1, 4, 4, 4), f32_max), 2, 1e-5, w, b))
+
+    # single-value groups at +-f32::MAX, without affine: y = (x - mean) * rstd = 0 exactly.
+    # (With a weight or a bias PyTorch float64 computes x * scale + (bias - mean * scale) and
+    # cancels two values near 1e41: its y is off by about 4e23, so those are not vectors.)
+    name = "single_value_groups_f32_max"
+    x = torch.tensor([[f32_max, -f32_max, 3e38, 1.0]])
+    cases.append(Case(name, "Shape (1, 4) with 4 groups of one value: f32::MAX, -f32::MAX, 3e38 "
+                      "and 1, no affine: y = 0; PyTorch float32 squares the values and returns "
+                      "NaN for the first three.", x, 4))
+    return cases
+
+
 def large_offset_cases():
     cases = []
     for offset, tag in [(1e5, "1e5"), (1e7, "1e7")]:
@@ -729,6 +838,29 @@ def channels_last_cases():
     add(name, "Batch 0 group 0 is constant 1.5 (variance 0) with eps 1e-5: y equals bias there; "
         "other groups random, random affine.", x, 3, 1e-5, w, b)
 
+    # extreme arguments, as in extreme_arguments.json: groups of 128 values (the per-channel
+    # accumulators' path), and non-finite weights and biases as in ill_conditioned.json
+    f32_max = float(np.finfo(np.float32).max)
+    name = "cl_alternating_f32_max"
+    w, b = affine(name, 64)
+    add(name, "x = +f32::MAX, -f32::MAX, ... (alternating along W) on (1, 64, 4, 4) with 8 "
+        "groups of 128 values, random affine: PyTorch's float32 channels-last kernel sums "
+        "overflowing squares.", alternating((1, 64, 4, 4), f32_max), 8, 1e-5, w, b)
+    name = "cl_f32_max_weight_and_bias"
+    w = torch.tensor([f32_max, -f32_max, 1.0, 0.5] * 2)
+    b = torch.tensor([0.0, 1.0, f32_max, -f32_max] * 2)
+    add(name, "x = +1, -1, ... (alternating along W) on (1, 8, 4, 4) with one group, weights "
+        "f32::MAX, -f32::MAX, 1, 0.5 and biases 0, 1, f32::MAX, -f32::MAX (twice): y is about "
+        "+-f32::MAX and fits in float32.", alternating((1, 8, 4, 4), 1.0), 1, 1e-5, w, b)
+    name = "cl_nonfinite_weight_and_bias"
+    x = 0.5 + randn(name, shape)
+    w, b = affine(name, 6)
+    w[0], w[3], w[4] = inf, -inf, nan
+    b[1], b[2], b[5] = inf, -inf, nan
+    w[2] = inf
+    add(name, "x = 0.5 + randn, weight +Inf on channels 0 and 2, -Inf on 3, NaN on 4; bias +Inf "
+        "on 1, -Inf on 2, NaN on 5; the others random.", x, 3, 1e-5, w, b)
+
     # model-like layers, spatial sizes reduced to keep the file small
     for shape, g in [((1, 320, 4, 4), 32), ((1, 64, 4, 4, 4), 32)]:
         name = f"cl_model_{shape_str(shape)}_g{g}"
@@ -875,6 +1007,7 @@ def main():
         ("model_layer.json", model_layer_cases),
         ("ill_conditioned.json", ill_conditioned_cases),
         ("large_offset.json", large_offset_cases),
+        ("extreme_arguments.json", extreme_argument_cases),
         ("channels_last.json", channels_last_cases),
     ]
     seen = set()

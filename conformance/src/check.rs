@@ -87,10 +87,15 @@
 //!
 //! PyTorch float32 overflows on groups whose squares exceed the float32 range (`|x|` above
 //! `sqrt(f32::MAX)`, about `1.8e19`: the `huge_scale_1e30` and `near_f32_max` cases) and returns
-//! NaN there while float64 is finite. Check (b) accepts exactly that, and nothing else; the
-//! kernels are always compared with PyTorch float64, which they must match there too. (Just
-//! above the limit, at `1e20 * randn`, some groups' variance overflows to `inf` without a NaN,
-//! and PyTorch float32 gives `rstd = 0` and `y = 0`; no vector holds such a group.)
+//! NaN there while float64 is finite. Check (b) accepts that, and one more case where PyTorch
+//! float32 loses a group's statistics and float64 does not ([`f32_statistics_lost`]): its
+//! `rstd` is NaN, infinite or 0 where float64's is finite and nonzero, in a group with a value
+//! beyond `sqrt(f32::MAX)` (its variance overflows: alternating `±f32::MAX`, where its
+//! contiguous kernel gives NaN and its channels-last kernel `rstd = 0`) or whose float64 `var + eps` is below
+//! `f32::MIN_POSITIVE` (its squares underflow: float32 subnormal data with `eps` 0, -0.0,
+//! 5e-324 or 1e-310, where it gives `rstd = inf` and `y = ±inf` or NaN). Those groups' `y` are
+//! not compared with PyTorch float32; nothing else is accepted. The kernels are always compared
+//! with PyTorch float64, which they must match there too.
 //!
 //! Check (c) takes PyTorch float64 as exact at float32's scale. It computes
 //! `y = x * scale + (beta - mean * scale)`, whose rounding grows with `kappa = |mean| * rstd`:
@@ -330,7 +335,11 @@ impl Check {
 /// channels-last cases take [`Condition::plain_sums_scale`].
 ///
 /// Where PyTorch float32 is NaN and float64 is finite, the group must hold a value beyond
-/// [`f32_square_overflow`] (PyTorch float32 overflows there); anything else is a failure.
+/// [`f32_square_overflow`] (PyTorch float32 overflows there). A group's `y` is not bounded
+/// either where PyTorch float32 lost the group's statistics ([`f32_statistics_lost`]): its
+/// `rstd` is NaN, infinite or 0 where float64's is a finite nonzero value, and the group holds
+/// a value beyond [`f32_square_overflow`] or its float64 `var + eps` is below
+/// `f32::MIN_POSITIVE` (its float32 squares underflow). Anything else is a failure.
 pub fn reference_vs_f32(case: &Case, out: &GroupNormOutput) -> Check {
     let conditions = Condition::of_case(case);
     let factor = summation_factor(case.group_len()) * E32;
@@ -339,9 +348,12 @@ pub fn reference_vs_f32(case: &Case, out: &GroupNormOutput) -> Check {
         case.group_indices(group)
             .any(|i| f64::from(case.input[i].abs()) > f32_square_overflow())
     };
+    let lost: Vec<bool> = (0..case.group_count())
+        .map(|g| f32_statistics_lost(case, g))
+        .collect();
     for (i, (&got, &want)) in out.y.iter().zip(&case.expected_native.y).enumerate() {
         let group = case.group_of(i);
-        if want.is_nan() && got.is_finite() && overflows(group) {
+        if (want.is_nan() && got.is_finite() && overflows(group)) || lost[group] {
             check.compared += 1;
             continue;
         }
@@ -374,6 +386,26 @@ pub fn reference_vs_f32(case: &Case, out: &GroupNormOutput) -> Check {
         );
     }
     check
+}
+
+/// Whether PyTorch float32 lost the statistics of `group` of `case` to overflow or underflow
+/// in its own float32 arithmetic, where float64 did not: its `rstd` is NaN, infinite or 0 where
+/// PyTorch float64's is finite and nonzero, and either the group holds a value beyond
+/// [`f32_square_overflow`] (its squares overflow: a NaN or infinite variance) or PyTorch
+/// float64's `var + eps = 1 / rstd^2` is below `f32::MIN_POSITIVE` (its squares underflow: a
+/// variance of 0 or a few subnormals). The vectors' `eps = 0` and tiny-`eps` cases on float32
+/// subnormal data, and alternating `±f32::MAX`, are such groups.
+pub fn f32_statistics_lost(case: &Case, group: usize) -> bool {
+    let r32 = case.expected_native.rstd[group];
+    let r64 = case.expected_f64.rstd[group];
+    let lost = r32 == 0.0 || !r32.is_finite();
+    let float64_fine = r64.is_finite() && r64 != 0.0;
+    let overflows = || {
+        case.group_indices(group)
+            .any(|i| f64::from(case.input[i].abs()) > f32_square_overflow())
+    };
+    let underflows = || 1.0 / (r64 * r64) < f64::from(f32::MIN_POSITIVE);
+    lost && float64_fine && (overflows() || underflows())
 }
 
 /// The worst error of `y` against PyTorch float64, in two measures.
