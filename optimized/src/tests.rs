@@ -262,3 +262,210 @@ fn channels_last_without_samples_is_empty() {
         }
     }
 }
+
+/// `values` at the very end of an allocation of their own, `front` floats (under 16) after
+/// its 64-byte aligned start: it holds `front` floats before them and nothing after, so that
+/// Miri reports any access past their end as out of bounds (and one before their start
+/// through the slice's borrow). A `Vec` is only aligned for `f32`, which leaves the offset from
+/// a 64-byte line to chance.
+struct AtAllocationEnd {
+    ptr: core::ptr::NonNull<f32>,
+    front: usize,
+    len: usize,
+}
+
+impl AtAllocationEnd {
+    fn layout(front: usize, len: usize) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align((front + len) * size_of::<f32>(), 64).unwrap()
+    }
+
+    fn new(front: usize, values: &[f32]) -> Self {
+        assert!(front < 16 && !values.is_empty());
+        let layout = Self::layout(front, values.len());
+        // SAFETY: `layout` is not zero-sized (`values` is not empty).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<f32>();
+        let ptr =
+            core::ptr::NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        let mut buffer = AtAllocationEnd {
+            ptr,
+            front,
+            len: values.len(),
+        };
+        buffer.slice_mut().copy_from_slice(values);
+        buffer
+    }
+
+    fn slice(&self) -> &[f32] {
+        // SAFETY: the allocation holds `front + len` floats, zeroed when made (a valid `f32`)
+        // or written since, 64-byte aligned; it lives as long as `self`, borrowed here.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr().add(self.front), self.len) }
+    }
+
+    fn slice_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as in `slice`, under an exclusive borrow of `self`.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr().add(self.front), self.len) }
+    }
+}
+
+impl Drop for AtAllocationEnd {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout, and no longer borrowed.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr().cast(), Self::layout(self.front, self.len)) }
+    }
+}
+
+/// GroupNorm in `f64` by its definition, for the test below, on one group of `channels`
+/// channels in `layout` (one sample): `(y, mean, rstd)`.
+fn naive_one_group(
+    channels: usize,
+    weight: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    x: &[f32],
+    layout: Layout,
+) -> (std::vec::Vec<f64>, f64, f64) {
+    let count = x.len() as f64;
+    let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / count;
+    let var = x
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / count;
+    let rstd = 1.0 / (var + 1e-5).sqrt();
+    let positions = x.len() / channels;
+    let y = x
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let channel = match layout {
+                Layout::ChannelsLast => i % channels,
+                _ => i / positions,
+            };
+            let gamma = weight.map_or(1.0, |w| f64::from(w[channel]));
+            let beta = bias.map_or(0.0, |b| f64::from(b[channel]));
+            (f64::from(v) - mean) * rstd * gamma + beta
+        })
+        .collect();
+    (y, mean, rstd)
+}
+
+/// Every buffer of a call (input, output, weight, bias, mean, rstd) ends exactly at the end of
+/// an allocation of its own, and starts at an offset from a 64-byte line that changes from call
+/// to call, so that every buffer starts at each of the 16 offsets on every kernel: Miri then
+/// reports any read or write past a slice (the AVX-512 kernel's line-by-line reads included),
+/// which a larger buffer around it would hide. Group lengths sparse up to 300 and across the
+/// rows of every kernel (64 values, the shortest group summed in vectors), the AVX2 kernel's
+/// 512-value and the AVX-512 kernel's 1024-value runs of `f32` sums, in both layouts, with and
+/// without affine parameters, on data whose blocks are summed once or again (a step after the
+/// first 32 values). The output is checked against GroupNorm in `f64` (`y` within 16 eps32 of
+/// `max(1, |y|)`, `mean` and `rstd` within 8 eps32), so that the test can fail on values too.
+#[test]
+fn every_buffer_ends_at_the_end_of_its_allocation() {
+    // (group length, channels): `channels` divides the length; one group of one sample.
+    const CASES: [(usize, usize); 14] = [
+        (1, 1),
+        (6, 2),
+        (15, 3),
+        (17, 1),
+        (33, 3),
+        (63, 3),
+        (64, 4),
+        (65, 5),
+        (100, 4),
+        (129, 3),
+        (255, 5),
+        (300, 3),
+        (1023, 3),
+        (1089, 9),
+    ];
+    let eps32 = f64::from(f32::EPSILON);
+    for (kernel_index, kernel) in Kernel::available().enumerate() {
+        // Offsets from a 64-byte line: call `i` (counted from the kernel's index, so that each
+        // kernel puts each length at other offsets) puts buffer `b` at `(7 i + 3 b) % 16`, and
+        // weight and bias count their own calls: every 16 calls take every offset.
+        let (mut calls, mut affine_calls) = (kernel_index, kernel_index);
+        let offset = |i: usize, b: usize| (7 * i + 3 * b) % 16;
+        let mut seen = [[false; 16]; 6];
+        for (case, &(len, channels)) in CASES.iter().enumerate() {
+            // Channels-last up to 300 values: its reads do not depend on the contiguous runs.
+            let layouts: &[Layout] = if len <= 300 {
+                &[Layout::Contiguous, Layout::ChannelsLast]
+            } else {
+                &[Layout::Contiguous]
+            };
+            for &layout in layouts {
+                let shape = [1, channels, len / channels];
+                let step = case % 2 == 1;
+                let values: std::vec::Vec<f32> = (0..len)
+                    .map(|i| {
+                        let v = ((i * 37 % 101) as f32) * 0.25 - 3.0;
+                        if step {
+                            1000.0 + if i < 32 { 0.0 } else { 1.0 } + v * 1e-3
+                        } else {
+                            v
+                        }
+                    })
+                    .collect();
+                let affine = calls % 4 != 0;
+                let weight_values: std::vec::Vec<f32> =
+                    (0..channels).map(|c| 1.5 - (c % 3) as f32).collect();
+                let bias_values: std::vec::Vec<f32> =
+                    (0..channels).map(|c| (c % 5) as f32 * 0.5 - 1.0).collect();
+                let at = [0, 1, 2, 3, 4, 5].map(|b| {
+                    let i = if (2..4).contains(&b) {
+                        affine_calls
+                    } else {
+                        calls
+                    };
+                    offset(i, b)
+                });
+                let x = AtAllocationEnd::new(at[0], &values);
+                let mut y = AtAllocationEnd::new(at[1], &std::vec![f32::NAN; len]);
+                let weight = AtAllocationEnd::new(at[2], &weight_values);
+                let bias = AtAllocationEnd::new(at[3], &bias_values);
+                let mut mean = AtAllocationEnd::new(at[4], &[f32::NAN]);
+                let mut rstd = AtAllocationEnd::new(at[5], &[f32::NAN]);
+                let mut params = GroupNorm::new(&shape, 1).with_layout(layout);
+                if affine {
+                    params = params.with_weight(weight.slice()).with_bias(bias.slice());
+                    seen[2][at[2]] = true;
+                    seen[3][at[3]] = true;
+                    affine_calls += 1;
+                }
+                for b in [0, 1, 4, 5] {
+                    seen[b][at[b]] = true;
+                }
+                calls += 1;
+                let stats = StatsBuffers::new(mean.slice_mut(), rstd.slice_mut());
+                kernel
+                    .run(&params, x.slice(), y.slice_mut(), Some(stats))
+                    .unwrap();
+                let (w, b) = (params.weight(), params.bias());
+                let (want_y, want_m, want_r) = naive_one_group(channels, w, b, x.slice(), layout);
+                let what = std::format!(
+                    "{kernel}: length {len}, {channels} channels, {layout:?}, affine {affine}, \
+                     step {step}, offsets {at:?}"
+                );
+                for (i, (&got, &want)) in y.slice().iter().zip(&want_y).enumerate() {
+                    let error = (f64::from(got) - want).abs();
+                    assert!(
+                        error <= 16.0 * eps32 * want.abs().max(1.0),
+                        "{what}: y[{i}] {got} vs {want}"
+                    );
+                }
+                let (m, r) = (f64::from(mean.slice()[0]), f64::from(rstd.slice()[0]));
+                assert!(
+                    (m - want_m).abs() <= 8.0 * eps32 * (want_m.abs() + 1.0 / want_r),
+                    "{what}: mean {m} vs {want_m}"
+                );
+                assert!(
+                    (r - want_r).abs() <= 8.0 * eps32 * want_r,
+                    "{what}: rstd {r} vs {want_r}"
+                );
+            }
+        }
+        assert!(
+            seen.iter().all(|offsets| offsets.iter().all(|&s| s)),
+            "{kernel}: {seen:?}"
+        );
+    }
+}
