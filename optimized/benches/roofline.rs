@@ -12,13 +12,13 @@ use groupnorm_optimized::tuning::{CACHE_RESIDENT_BYTES, RUNS_PER_THREAD};
 use rayon::prelude::*;
 use std::sync::Mutex;
 
-/// One thread's run of groups, input and output, taken once by that thread.
+/// A run of groups, input and output, taken once.
 type Run<'a> = Mutex<Option<(&'a [f32], &'a mut [f32])>>;
 
 /// The roofline on the current rayon pool, with the kernels' placement: while input and output
-/// fit in `CACHE_RESIDENT_BYTES`, each thread takes one contiguous run of whole groups, the
-/// same run at every call; beyond, `RUNS_PER_THREAD` runs per thread, taken by whichever thread
-/// is free. On shapes bound by memory, its speed-up over one thread is about the most any
+/// fit in `CACHE_RESIDENT_BYTES`, one contiguous run of whole groups per thread, each thread
+/// taking first the run of its own index; beyond, `RUNS_PER_THREAD` runs per thread, taken by
+/// whichever thread is free. On shapes bound by memory, its speed-up over one thread is about the most any
 /// kernel can get from more threads here.
 pub fn roofline_parallel(x: &[f32], y: &mut [f32], group_len: usize) {
     let threads = rayon::current_num_threads();
@@ -39,14 +39,24 @@ pub fn roofline_parallel(x: &[f32], y: &mut [f32], group_len: usize) {
         .zip(y.chunks_mut(run_len))
         .map(|run| Mutex::new(Some(run)))
         .collect();
-    rayon::broadcast(|context| {
-        let run_taken = runs
-            .get(context.index())
-            .and_then(|run| run.lock().ok()?.take());
-        if let Some((x, y)) = run_taken {
-            run(x, y, group_len, stream);
-        }
-    });
+    // As the kernels share them: as many jobs as runs, each thread taking first the run of its
+    // own index.
+    (0..runs.len())
+        .into_par_iter()
+        .with_max_len(1)
+        .for_each(|_| {
+            if let Some((x, y)) = take_run(&runs, rayon::current_thread_index()) {
+                run(x, y, group_len, stream);
+            }
+        });
+}
+
+/// The run of index `home` if it is still there, or else the first run left.
+fn take_run<'a>(runs: &[Run<'a>], home: Option<usize>) -> Option<(&'a [f32], &'a mut [f32])> {
+    let take = |slot: &Run<'a>| slot.lock().ok()?.take();
+    home.and_then(|home| runs.get(home))
+        .and_then(take)
+        .or_else(|| runs.iter().find_map(take))
 }
 
 /// Runs the roofline over `x` in groups of `group_len`, writing `y`.
