@@ -30,7 +30,10 @@ cargo fuzz --version
 failed=()
 for target in "${TARGETS[@]}"; do
     printf '\n--- %s for %ss\n' "$target" "$SECONDS_PER_TARGET"
-    if ! cargo +"$TOOLCHAIN" fuzz run "$target" -- \
+    # New inputs go to corpus/ (ignored by git); the committed seeds/ start the run from the
+    # coverage of earlier long runs.
+    mkdir -p "corpus/$target"
+    if ! cargo +"$TOOLCHAIN" fuzz run "$target" "corpus/$target" "seeds/$target" -- \
         -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1; then
         failed+=("$target")
     fi
