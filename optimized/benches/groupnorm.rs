@@ -6,7 +6,8 @@
 //! each round and reported as the median over the rounds with its quartiles.
 //!
 //! The sides of a shape: every kernel this CPU supports on 1 thread, the best kernel on 2
-//! threads, the roofline (see `roofline.rs`) on 1 and 2 threads, and with `--torch PYTHON`
+//! threads, the roofline (see `roofline.rs`) on 1 and 2 threads (and on 1 compiled for AVX2
+//! alone, for the avx2 kernel, where the best kernel is wider), and with `--torch PYTHON`
 //! PyTorch's `F.group_norm` on 1 and 2 threads (`torch_worker.py`, a process per shape and
 //! thread count, which answers each round with its own time). The 1-thread sides run on the
 //! first CPU this process may use and the 2-thread ones on the first two (pinned, on Linux).
@@ -305,6 +306,26 @@ fn measure(case: &Case, pools: &Pools, cpus: &[usize], options: &Options) -> Mea
             })
         }),
     ));
+    // Where the best kernel is wider than avx2, the roofline as a machine with AVX2 alone runs
+    // it, for the avx2 kernel.
+    if best.name() != "avx2" && Kernel::available().any(|k| k.name() == "avx2") {
+        let mut y = Aligned::new(&vec![0.0; len]);
+        sides.push((
+            "roofline_avx2_1t".into(),
+            Box::new(move |round| {
+                pools.one.install(|| {
+                    time_calls(round, || {
+                        let ran = roofline::roofline_without_avx512(
+                            black_box(input),
+                            black_box(y.get_mut()),
+                            group_len,
+                        );
+                        assert!(ran, "the avx2 kernel runs, so AVX2 and FMA are there");
+                    })
+                })
+            }),
+        ));
+    }
     if len >= MIN_PARALLEL_LEN {
         let mut y = Aligned::new(&vec![0.0; len]);
         sides.push((
@@ -346,17 +367,26 @@ fn measure(case: &Case, pools: &Pools, cpus: &[usize], options: &Options) -> Mea
 }
 
 /// Runs `call` once, then again until `round` has passed (at least once): ns per timed call.
+/// The clock is read after batches of calls, each twice as long as the one before until a batch
+/// takes a hundredth of the round, so that reading it (tens of ns) does not count in calls of
+/// a few hundred ns.
 fn time_calls(round: Duration, mut call: impl FnMut()) -> f64 {
     call();
     let start = Instant::now();
-    let mut calls = 0u32;
+    let (mut calls, mut batch, mut batch_start) = (0u64, 1u64, start);
     loop {
-        call();
-        calls += 1;
-        let elapsed = start.elapsed();
-        if elapsed >= round {
-            return elapsed.as_nanos() as f64 / f64::from(calls);
+        for _ in 0..batch {
+            call();
         }
+        calls += batch;
+        let now = Instant::now();
+        if now - start >= round {
+            return (now - start).as_nanos() as f64 / calls as f64;
+        }
+        if now - batch_start < round / 100 {
+            batch *= 2;
+        }
+        batch_start = now;
     }
 }
 
@@ -597,7 +627,7 @@ mod report {
             .sides
             .iter()
             .filter_map(|(name, _)| name.strip_suffix("_1t"))
-            .filter(|name| *name != "roofline" && *name != "torch")
+            .filter(|name| !name.starts_with("roofline") && *name != "torch")
             .collect();
         println!("\n{layout}, every kernel on 1 thread: time and % of the {roofline}\n");
         println!("| shape | G | roofline | {} |", kernels.join(" | "));
@@ -607,11 +637,17 @@ mod report {
                 .iter()
                 .map(|k| {
                     let side = format!("{k}_1t");
-                    format!(
+                    let cell = format!(
                         "{} {}",
                         time(m.median_ns(&side)),
                         percent(m.speedup(&side, "roofline_1t"))
-                    )
+                    );
+                    match m.speedup(&side, "roofline_avx2_1t") {
+                        Some(s) if *k == "avx2" => {
+                            format!("{cell}; {} of the AVX2 roofline", percent(Some(s)))
+                        }
+                        _ => cell,
+                    }
                 })
                 .collect();
             println!(
