@@ -3,7 +3,8 @@
 //! groups taken by whichever thread is free, the blocks of few groups, channels-last samples):
 //!
 //! * inside a pool one of whose threads waits for something the caller does only after the
-//!   call (a channel receive, a lock the caller holds): the call must not need that thread;
+//!   call (a channel receive, a lock the caller holds): the call, made on a thread of the pool
+//!   (inside `install`), must not need that other thread;
 //! * from many threads at once, from inside `par_iter` and `broadcast`, from a pool installed
 //!   inside another pool, and in pools of one thread and of more threads than cores.
 //!

@@ -153,8 +153,9 @@ fn reference_matches_pytorch_f32_within_its_accuracy() {
         }
     }
     println!("PyTorch float32 gives NaN where float64 is finite in: {overflow_cases:?}");
-    // The vectors exercise PyTorch float32's overflow (and check (b) accepted it above only
-    // in groups beyond sqrt(f32::MAX)).
+    // The vectors exercise PyTorch float32's overflow (check (b) accepted it above only in
+    // groups beyond sqrt(f32::MAX), and in groups whose float32 statistics under- or
+    // overflowed: `check::f32_statistics_lost`).
     assert!(
         !overflow_cases.is_empty(),
         "expected the vectors to hold cases where PyTorch float32 overflows"

@@ -93,6 +93,9 @@ impl Options {
 fn main() {
     let options = Options::parse();
     let cpus = pinning::usable_cpus();
+    if cpus.len() < 2 {
+        eprintln!("warning: fewer than 2 usable CPUs: the 2-thread sides share one");
+    }
     let pools = Pools {
         one: pool(1, &cpus),
         two: pool(2, &cpus),
@@ -345,7 +348,8 @@ fn measure(case: &Case, pools: &Pools, cpus: &[usize], options: &Options) -> Mea
     }
     if let Some(python) = &options.torch {
         for threads in [1, 2] {
-            let mut worker = TorchWorker::start(python, case, threads, &cpus[..threads]);
+            let cpus = &cpus[..threads.min(cpus.len())];
+            let mut worker = TorchWorker::start(python, case, threads, cpus);
             sides.push((
                 format!("torch_{threads}t"),
                 Box::new(move |round| worker.round(round)),
@@ -606,7 +610,8 @@ mod report {
                 let torch = format!("torch_{threads}t");
                 let (own_gain, roofline_gain) = if threads == 2 {
                     let own = m.speedup(&ours, &format!("{}_1t", m.best));
-                    (times(own), times(m.speedup(m.roofline(2), "roofline_1t")))
+                    let roofline = m.speedup("roofline_2t", "roofline_1t");
+                    (times(own), times(roofline))
                 } else {
                     (String::new(), String::new())
                 };
@@ -671,20 +676,18 @@ mod report {
         for m in contiguous.iter().chain(channels_last) {
             let notebook = m.case.len() < super::MIN_PARALLEL_LEN;
             for threads in [1, 2] {
-                // Two threads are held to the roofline only where it gains from them.
-                let gains = m
-                    .speedup(m.roofline(2), "roofline_1t")
-                    .is_some_and(|s| s.median > 1.1);
-                if threads == 2 && !gains {
-                    continue;
-                }
                 let ours = format!("{}_{threads}t", m.best);
+                // Two threads are held to the roofline only where, in this run, it gains more
+                // than 10% from them (the issue's rule); every row is held to PyTorch.
+                let held = threads == 1
+                    || m.speedup(m.roofline(2), "roofline_1t")
+                        .is_some_and(|s| s.median > 1.1);
                 let target = if notebook {
                     NOTEBOOK_TARGET
                 } else {
                     ROOFLINE_TARGET
                 };
-                if let Some(s) = m.speedup(&ours, m.roofline(threads)) {
+                if let Some(s) = m.speedup(&ours, m.roofline(threads)).filter(|_| held) {
                     lines.push((
                         s.median >= target,
                         format!(
@@ -707,12 +710,13 @@ mod report {
             }
             if notebook {
                 if let Some(s) = m.speedup(&format!("{}_2t", m.best), &format!("{}_1t", m.best)) {
-                    // No slower: the median, or failing that the upper quartile, at 1.
+                    // No slower: 1 within the quartiles at least (the upper quartile at 1 or
+                    // more), as the same call on either pool should measure.
                     lines.push((
                         s.high >= 1.0,
                         format!(
                             "{} 2t: {:.2}x its 1t speed, quartiles {:.2}-{:.2} (target: no \
-                             slower)",
+                             slower, the upper quartile at 1 or more)",
                             m.case.name, s.median, s.low, s.high
                         ),
                     ));

@@ -10,7 +10,7 @@
 
 use groupnorm_optimized::tuning::{CACHE_RESIDENT_BYTES, RUNS_PER_THREAD};
 use rayon::prelude::*;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 /// A run of groups, input and output, taken once.
 type Run<'a> = Mutex<Option<(&'a [f32], &'a mut [f32])>>;
@@ -53,7 +53,7 @@ pub fn roofline_parallel(x: &[f32], y: &mut [f32], group_len: usize) {
 
 /// The run of index `home` if it is still there, or else the first run left.
 fn take_run<'a>(runs: &[Run<'a>], home: Option<usize>) -> Option<(&'a [f32], &'a mut [f32])> {
-    let take = |slot: &Run<'a>| slot.lock().ok()?.take();
+    let take = |slot: &Run<'a>| slot.lock().unwrap_or_else(PoisonError::into_inner).take();
     home.and_then(|home| runs.get(home))
         .and_then(take)
         .or_else(|| runs.iter().find_map(take))

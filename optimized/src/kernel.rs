@@ -133,9 +133,10 @@ impl Kernel {
     ///
     /// With the `rayon` feature, large inputs are spread over the current rayon pool; the result
     /// is the same bit for bit whatever the number of threads. The work is shared as rayon jobs
-    /// that the calling thread runs itself where no other thread is free to take them, so a
-    /// call returns even when the other threads of its pool are blocked, on the caller or on
-    /// anything else.
+    /// that any free thread of the pool runs, so a call needs one free thread of its pool: the
+    /// caller itself when it is one of the pool's threads (inside `ThreadPool::install`), so
+    /// that such a call returns even when the other threads of its pool are blocked, on the
+    /// caller or on anything else. A call from outside the pool waits for a free pool thread.
     pub fn run(
         self,
         params: &GroupNorm<'_>,

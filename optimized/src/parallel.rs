@@ -11,7 +11,7 @@ use crate::params::GroupNorm;
 use crate::plan::{Plan, BLOCK_LEN};
 use crate::primitives::Primitives;
 use rayon::prelude::*;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::vec::Vec;
 
 /// At least a group per thread: `call` in runs of `groups_per_run` whole groups, each computed
@@ -21,9 +21,11 @@ use std::vec::Vec;
 /// any run left. Otherwise shorter runs, taken by whichever thread is free, so that a thread
 /// slowed down by anything else does not hold the others up.
 ///
-/// Both are rayon jobs that the calling thread runs itself when no other thread steals them:
-/// a call finishes even when every other thread of the pool is blocked, on the caller or on
-/// anything else (`rayon::broadcast` would wait for each of them).
+/// Both are rayon jobs that a thread of the pool runs when it is free: a call needs one free
+/// thread of its pool, which is the calling thread itself when that is one of the pool's
+/// (inside `ThreadPool::install`, `par_iter`, ...), so such a call finishes even when every
+/// other thread of the pool is blocked, on the caller or on anything else (`rayon::broadcast`
+/// would wait for each of them). A call from outside the pool waits for a free pool thread.
 ///
 /// `normalize` is the kernel's function for one run (`Primitives::normalize_groups`, or
 /// `normalize_samples` for a channels-last call, whose runs are whole samples).
@@ -63,7 +65,10 @@ pub(crate) unsafe fn group_runs(
 
 /// The run of index `home` if it is still there, or else the first run left.
 fn take_run<'a>(runs: &[Mutex<Option<GroupRun<'a>>>], home: Option<usize>) -> Option<GroupRun<'a>> {
-    let take = |slot: &Mutex<Option<GroupRun<'a>>>| slot.lock().ok()?.take();
+    // A slot's lock is held only to take its run, so it is never poisoned.
+    let take = |slot: &Mutex<Option<GroupRun<'a>>>| {
+        slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+    };
     home.and_then(|home| runs.get(home))
         .and_then(take)
         .or_else(|| runs.iter().find_map(take))
