@@ -129,7 +129,7 @@ fn main() {
                 continue;
             }
             eprintln!("measuring {}", case.name);
-            let measured = measure(&case, &pools, &cpus, &options);
+            let measured = measure(case, &pools, &cpus, &options);
             match layout {
                 Layout::ChannelsLast => channels_last.push(measured),
                 _ => contiguous.push(measured),
@@ -257,7 +257,7 @@ fn pool(threads: usize, cpus: &[usize]) -> rayon::ThreadPool {
 type Side<'a> = (String, Box<dyn FnMut(Duration) -> f64 + 'a>);
 
 /// Every side of `case`, interleaved in rounds.
-fn measure(case: &Case, pools: &Pools, cpus: &[usize], options: &Options) -> Measured {
+fn measure(case: Case, pools: &Pools, cpus: &[usize], options: &Options) -> Measured {
     let len = case.len();
     let input = Aligned::new(&data(len, 1));
     let input = input.get();
@@ -272,84 +272,50 @@ fn measure(case: &Case, pools: &Pools, cpus: &[usize], options: &Options) -> Mea
     let group_len = case.roofline_group_len;
     let mut sides: Vec<Side<'_>> = Vec::new();
     for kernel in Kernel::available() {
-        let mut y = Aligned::new(&vec![0.0; len]);
-        sides.push((
+        sides.push(local_side(
             format!("{kernel}_1t"),
-            Box::new(move |round| {
-                pools.one.install(|| {
-                    time_calls(round, || {
-                        kernel
-                            .run(params, black_box(input), black_box(y.get_mut()), None)
-                            .expect("valid arguments")
-                    })
-                })
-            }),
+            &pools.one,
+            input,
+            move |x, y| kernel.run(params, x, y, None).expect("valid arguments"),
         ));
     }
-    let mut y = Aligned::new(&vec![0.0; len]);
-    sides.push((
+    sides.push(local_side(
         format!("{best}_2t"),
-        Box::new(move |round| {
-            pools.two.install(|| {
-                time_calls(round, || {
-                    best.run(params, black_box(input), black_box(y.get_mut()), None)
-                        .expect("valid arguments")
-                })
-            })
-        }),
+        &pools.two,
+        input,
+        move |x, y| best.run(params, x, y, None).expect("valid arguments"),
     ));
-    let mut y = Aligned::new(&vec![0.0; len]);
-    sides.push((
+    sides.push(local_side(
         "roofline_1t".into(),
-        Box::new(move |round| {
-            pools.one.install(|| {
-                time_calls(round, || {
-                    roofline::roofline(black_box(input), black_box(y.get_mut()), group_len)
-                })
-            })
-        }),
+        &pools.one,
+        input,
+        move |x, y| roofline::roofline(x, y, group_len),
     ));
     // Where the best kernel is wider than avx2, the roofline as a machine with AVX2 alone runs
     // it, for the avx2 kernel.
     if best.name() != "avx2" && Kernel::available().any(|k| k.name() == "avx2") {
-        let mut y = Aligned::new(&vec![0.0; len]);
-        sides.push((
+        sides.push(local_side(
             "roofline_avx2_1t".into(),
-            Box::new(move |round| {
-                pools.one.install(|| {
-                    time_calls(round, || {
-                        let ran = roofline::roofline_without_avx512(
-                            black_box(input),
-                            black_box(y.get_mut()),
-                            group_len,
-                        );
-                        assert!(ran, "the avx2 kernel runs, so AVX2 and FMA are there");
-                    })
-                })
-            }),
+            &pools.one,
+            input,
+            move |x, y| {
+                let ran = roofline::roofline_without_avx512(x, y, group_len);
+                assert!(ran, "the avx2 kernel runs, so AVX2 and FMA are there");
+            },
         ));
     }
     if len >= MIN_PARALLEL_LEN {
-        let mut y = Aligned::new(&vec![0.0; len]);
-        sides.push((
+        sides.push(local_side(
             "roofline_2t".into(),
-            Box::new(move |round| {
-                pools.two.install(|| {
-                    time_calls(round, || {
-                        roofline::roofline_parallel(
-                            black_box(input),
-                            black_box(y.get_mut()),
-                            group_len,
-                        )
-                    })
-                })
-            }),
+            &pools.two,
+            input,
+            move |x, y| roofline::roofline_parallel(x, y, group_len),
         ));
     }
     if let Some(python) = &options.torch {
         for threads in [1, 2] {
             let cpus = &cpus[..threads.min(cpus.len())];
-            let mut worker = TorchWorker::start(python, case, threads, cpus);
+            let mut worker = TorchWorker::start(python, &case, threads, cpus);
             sides.push((
                 format!("torch_{threads}t"),
                 Box::new(move |round| worker.round(round)),
@@ -363,11 +329,27 @@ fn measure(case: &Case, pools: &Pools, cpus: &[usize], options: &Options) -> Mea
             times[side].push((sides[side].1)(options.round));
         }
     }
+    let sides = sides.into_iter().map(|(name, _)| name).zip(times).collect();
     Measured {
-        case: Case::new(&case.shape, case.num_groups, case.layout),
+        case,
         best: best.name(),
-        sides: sides.into_iter().map(|(name, _)| name).zip(times).collect(),
+        sides,
     }
+}
+
+/// A side that runs `call(input, y)` on `pool`, into an output `y` of its own, both through
+/// `black_box`.
+fn local_side<'a>(
+    name: String,
+    pool: &'a rayon::ThreadPool,
+    input: &'a [f32],
+    mut call: impl FnMut(&[f32], &mut [f32]) + Send + 'a,
+) -> Side<'a> {
+    let mut y = Aligned::new(&vec![0.0; input.len()]);
+    let round = move |round| {
+        pool.install(|| time_calls(round, || call(black_box(input), black_box(y.get_mut()))))
+    };
+    (name, Box::new(round))
 }
 
 /// Runs `call` once, then again until `round` has passed (at least once): ns per timed call.
