@@ -1,5 +1,6 @@
-//! x86_64 AVX2 + FMA: eight `f32` lanes.
+//! x86_64 AVX2 + FMA (and F16C, for float16): eight `f32` lanes.
 
+use crate::element::{Bf16, F16};
 use crate::primitives::entry_points;
 use crate::vector::{Io, Vector, MAX_LANES};
 use core::arch::x86_64::*;
@@ -8,7 +9,7 @@ use core::arch::x86_64::*;
 pub(crate) struct Avx2(__m256);
 
 // SAFETY: eight lanes. Every `unsafe` block below relies on the trait's contract, that the
-// CPU supports AVX2 and FMA, and says which memory it accesses.
+// CPU supports AVX2, FMA and F16C, and says which memory it accesses.
 unsafe impl Vector for Avx2 {
     const LANES: usize = 8;
 
@@ -26,6 +27,34 @@ unsafe impl Vector for Avx2 {
     unsafe fn add(self, rhs: Self) -> Self {
         // SAFETY: registers only.
         unsafe { Avx2(_mm256_add_ps(self.0, rhs.0)) }
+    }
+    #[inline(always)]
+    unsafe fn mul(self, rhs: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx2(_mm256_mul_ps(self.0, rhs.0)) }
+    }
+    #[inline(always)]
+    unsafe fn div(self, rhs: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx2(_mm256_div_ps(self.0, rhs.0)) }
+    }
+    #[inline(always)]
+    unsafe fn max(self, rhs: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx2(_mm256_max_ps(self.0, rhs.0)) }
+    }
+    #[inline(always)]
+    unsafe fn min(self, rhs: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx2(_mm256_min_ps(self.0, rhs.0)) }
+    }
+    #[inline(always)]
+    unsafe fn pow2(n: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe {
+            let biased = _mm256_add_epi32(_mm256_cvtps_epi32(n.0), _mm256_set1_epi32(127));
+            Avx2(_mm256_castsi256_ps(_mm256_slli_epi32::<23>(biased)))
+        }
     }
     #[inline(always)]
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
@@ -127,6 +156,112 @@ unsafe impl Io<f32> for Avx2 {
     }
 }
 
+// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges; the other
+// methods are the trait's portable defaults.
+unsafe impl Io<F16> for Avx2 {
+    type Rows = ();
+    #[inline(always)]
+    unsafe fn start_rows(_body: &[F16]) {}
+
+    #[inline(always)]
+    unsafe fn load(src: &[F16]) -> Self {
+        let src = &src[..Self::LANES];
+        // SAFETY: reads the 16 bytes of `src`.
+        unsafe { Avx2(_mm256_cvtph_ps(_mm_loadu_si128(src.as_ptr().cast()))) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, dst: &mut [F16]) {
+        let dst = &mut dst[..Self::LANES];
+        // SAFETY: writes the 16 bytes of `dst`.
+        unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), to_f16(self.0)) }
+    }
+    #[inline(always)]
+    unsafe fn store_streaming(self, dst: &mut [F16]) {
+        let dst = &mut dst[..Self::LANES];
+        debug_assert_eq!(dst.as_ptr().align_offset(16), 0);
+        #[cfg(miri)]
+        // SAFETY: the instruction set, our caller's.
+        return unsafe { self.store(dst) };
+        // SAFETY: `dst` holds 16 bytes, and our caller guarantees it starts on 16 bytes.
+        #[cfg(not(miri))]
+        unsafe {
+            _mm_stream_si128(dst.as_mut_ptr().cast(), to_f16(self.0))
+        }
+    }
+}
+
+/// The eight lanes rounded to float16, to nearest even (F16C's `vcvtps2ph`).
+///
+/// # Safety
+/// The CPU supports F16C.
+#[inline(always)]
+unsafe fn to_f16(v: __m256) -> __m128i {
+    // SAFETY: our caller guarantees the instruction set; registers only.
+    unsafe { _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v) }
+}
+
+// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges; the other
+// methods are the trait's portable defaults.
+unsafe impl Io<Bf16> for Avx2 {
+    type Rows = ();
+    #[inline(always)]
+    unsafe fn start_rows(_body: &[Bf16]) {}
+
+    #[inline(always)]
+    unsafe fn load(src: &[Bf16]) -> Self {
+        let src = &src[..Self::LANES];
+        // SAFETY: reads the 16 bytes of `src`.
+        unsafe {
+            let halves = _mm256_cvtepu16_epi32(_mm_loadu_si128(src.as_ptr().cast()));
+            Avx2(_mm256_castsi256_ps(_mm256_slli_epi32::<16>(halves)))
+        }
+    }
+    #[inline(always)]
+    unsafe fn store(self, dst: &mut [Bf16]) {
+        let dst = &mut dst[..Self::LANES];
+        // SAFETY: writes the 16 bytes of `dst`.
+        unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), to_bf16(self.0)) }
+    }
+    #[inline(always)]
+    unsafe fn store_streaming(self, dst: &mut [Bf16]) {
+        let dst = &mut dst[..Self::LANES];
+        debug_assert_eq!(dst.as_ptr().align_offset(16), 0);
+        #[cfg(miri)]
+        // SAFETY: the instruction set, our caller's.
+        return unsafe { self.store(dst) };
+        // SAFETY: `dst` holds 16 bytes, and our caller guarantees it starts on 16 bytes.
+        #[cfg(not(miri))]
+        unsafe {
+            _mm_stream_si128(dst.as_mut_ptr().cast(), to_bf16(self.0))
+        }
+    }
+}
+
+/// The eight lanes rounded to bfloat16, to nearest even, NaN made quiet (as `Bf16::from_f32`),
+/// packed into eight 16-bit values.
+///
+/// # Safety
+/// The CPU supports AVX2.
+#[inline(always)]
+unsafe fn to_bf16(v: __m256) -> __m128i {
+    // SAFETY: our caller guarantees the instruction set; registers only.
+    unsafe {
+        let bits = _mm256_castps_si256(v);
+        let upper = _mm256_srli_epi32::<16>(bits);
+        let to_even = _mm256_add_epi32(
+            _mm256_set1_epi32(0x7fff),
+            _mm256_and_si256(upper, _mm256_set1_epi32(1)),
+        );
+        let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(bits, to_even));
+        let quiet_nan = _mm256_or_si256(upper, _mm256_set1_epi32(0x40));
+        let nan = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+        let halves = _mm256_blendv_epi8(rounded, quiet_nan, nan);
+        // Each 128-bit half packs its four values twice; the first copy of each, in order.
+        let packed = _mm256_packus_epi32(halves, halves);
+        _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b10_00>(packed))
+    }
+}
+
 /// Adds `d = eight - first` and `d^2` (in `f64`, four lanes at a time) to
 /// `[sum_lo, sum_hi, squares_lo, squares_hi]`.
 ///
@@ -174,4 +309,4 @@ unsafe fn lane_mask(len: usize) -> __m256i {
     }
 }
 
-entry_points!(Avx2, "avx2,fma");
+entry_points!(Avx2, "avx2,fma,f16c");

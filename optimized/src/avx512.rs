@@ -1,5 +1,6 @@
 //! x86_64 AVX-512F: sixteen `f32` lanes.
 
+use crate::element::{Bf16, F16};
 use crate::primitives::entry_points;
 use crate::vector::{load_row, Io, Vector, MAX_LANES, UNROLL};
 use core::arch::x86_64::*;
@@ -26,6 +27,34 @@ unsafe impl Vector for Avx512 {
     unsafe fn add(self, rhs: Self) -> Self {
         // SAFETY: registers only.
         unsafe { Avx512(_mm512_add_ps(self.0, rhs.0)) }
+    }
+    #[inline(always)]
+    unsafe fn mul(self, rhs: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx512(_mm512_mul_ps(self.0, rhs.0)) }
+    }
+    #[inline(always)]
+    unsafe fn div(self, rhs: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx512(_mm512_div_ps(self.0, rhs.0)) }
+    }
+    #[inline(always)]
+    unsafe fn max(self, rhs: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx512(_mm512_max_ps(self.0, rhs.0)) }
+    }
+    #[inline(always)]
+    unsafe fn min(self, rhs: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe { Avx512(_mm512_min_ps(self.0, rhs.0)) }
+    }
+    #[inline(always)]
+    unsafe fn pow2(n: Self) -> Self {
+        // SAFETY: registers only.
+        unsafe {
+            let biased = _mm512_add_epi32(_mm512_cvtps_epi32(n.0), _mm512_set1_epi32(127));
+            Avx512(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(biased)))
+        }
     }
     #[inline(always)]
     unsafe fn mul_add(self, factor: Self, addend: Self) -> Self {
@@ -163,6 +192,109 @@ unsafe impl Io<f32> for Avx512 {
             }
             (_mm512_reduce_add_pd(sums.0), _mm512_reduce_add_pd(sums.1))
         }
+    }
+}
+
+// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges; the other
+// methods are the trait's portable defaults.
+unsafe impl Io<F16> for Avx512 {
+    type Rows = ();
+    #[inline(always)]
+    unsafe fn start_rows(_body: &[F16]) {}
+
+    #[inline(always)]
+    unsafe fn load(src: &[F16]) -> Self {
+        let src = &src[..Self::LANES];
+        // SAFETY: reads the 32 bytes of `src`.
+        unsafe { Avx512(_mm512_cvtph_ps(_mm256_loadu_si256(src.as_ptr().cast()))) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, dst: &mut [F16]) {
+        let dst = &mut dst[..Self::LANES];
+        // SAFETY: writes the 32 bytes of `dst`.
+        unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), to_f16(self.0)) }
+    }
+    #[inline(always)]
+    unsafe fn store_streaming(self, dst: &mut [F16]) {
+        let dst = &mut dst[..Self::LANES];
+        debug_assert_eq!(dst.as_ptr().align_offset(32), 0);
+        #[cfg(miri)]
+        // SAFETY: the instruction set, our caller's.
+        return unsafe { self.store(dst) };
+        // SAFETY: `dst` holds 32 bytes, and our caller guarantees it starts on 32 bytes.
+        #[cfg(not(miri))]
+        unsafe {
+            _mm256_stream_si256(dst.as_mut_ptr().cast(), to_f16(self.0))
+        }
+    }
+}
+
+/// The sixteen lanes rounded to float16, to nearest even (`vcvtps2ph`).
+///
+/// # Safety
+/// The CPU supports AVX-512F.
+#[inline(always)]
+unsafe fn to_f16(v: __m512) -> __m256i {
+    // SAFETY: our caller guarantees the instruction set; registers only.
+    unsafe { _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v) }
+}
+
+// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges; the other
+// methods are the trait's portable defaults.
+unsafe impl Io<Bf16> for Avx512 {
+    type Rows = ();
+    #[inline(always)]
+    unsafe fn start_rows(_body: &[Bf16]) {}
+
+    #[inline(always)]
+    unsafe fn load(src: &[Bf16]) -> Self {
+        let src = &src[..Self::LANES];
+        // SAFETY: reads the 32 bytes of `src`.
+        unsafe {
+            let halves = _mm512_cvtepu16_epi32(_mm256_loadu_si256(src.as_ptr().cast()));
+            Avx512(_mm512_castsi512_ps(_mm512_slli_epi32::<16>(halves)))
+        }
+    }
+    #[inline(always)]
+    unsafe fn store(self, dst: &mut [Bf16]) {
+        let dst = &mut dst[..Self::LANES];
+        // SAFETY: writes the 32 bytes of `dst`.
+        unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), to_bf16(self.0)) }
+    }
+    #[inline(always)]
+    unsafe fn store_streaming(self, dst: &mut [Bf16]) {
+        let dst = &mut dst[..Self::LANES];
+        debug_assert_eq!(dst.as_ptr().align_offset(32), 0);
+        #[cfg(miri)]
+        // SAFETY: the instruction set, our caller's.
+        return unsafe { self.store(dst) };
+        // SAFETY: `dst` holds 32 bytes, and our caller guarantees it starts on 32 bytes.
+        #[cfg(not(miri))]
+        unsafe {
+            _mm256_stream_si256(dst.as_mut_ptr().cast(), to_bf16(self.0))
+        }
+    }
+}
+
+/// The sixteen lanes rounded to bfloat16, to nearest even, NaN made quiet (as
+/// `Bf16::from_f32`), narrowed to sixteen 16-bit values.
+///
+/// # Safety
+/// The CPU supports AVX-512F.
+#[inline(always)]
+unsafe fn to_bf16(v: __m512) -> __m256i {
+    // SAFETY: our caller guarantees the instruction set; registers only.
+    unsafe {
+        let bits = _mm512_castps_si512(v);
+        let upper = _mm512_srli_epi32::<16>(bits);
+        let to_even = _mm512_add_epi32(
+            _mm512_set1_epi32(0x7fff),
+            _mm512_and_si512(upper, _mm512_set1_epi32(1)),
+        );
+        let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(bits, to_even));
+        let quiet_nan = _mm512_or_si512(upper, _mm512_set1_epi32(0x40));
+        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+        _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, quiet_nan))
     }
 }
 

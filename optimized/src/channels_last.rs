@@ -16,8 +16,8 @@ use crate::contiguous::GroupRun;
 use crate::element::Element;
 use crate::group::{Group, Normalization, OutputPath};
 use crate::moments::Moments;
-use crate::output::{write_row, AffineRow, Identity};
-use crate::params::GroupNorm;
+use crate::output::{write_row, AffineRow, Epilogue, Identity, Silu};
+use crate::params::{Activation, GroupNorm, Stats};
 use crate::plan::Plan;
 use crate::statistics::SHORT_LEN;
 use crate::vector::{Io, MAX_LANES};
@@ -39,7 +39,7 @@ pub(crate) unsafe fn normalize_samples<V: Io<E> + Io<f32>, E: Element>(
     params: &GroupNorm<'_>,
     run: GroupRun<'_, E>,
 ) {
-    let (x, y, first_group, mut mean, mut rstd) = run.into_parts();
+    let (x, y, first_group, mut stats) = run.into_parts();
     if x.is_empty() {
         // N = 0: no sample (and `C * prod(spatial)` need not even fit).
         return;
@@ -61,9 +61,16 @@ pub(crate) unsafe fn normalize_samples<V: Io<E> + Io<f32>, E: Element>(
                 first_group: first_group + s * groups + g,
                 groups: g..end,
             };
-            let stats = (s * groups + g..s * groups + end, &mut mean, &mut rstd);
+            let slots = (s * groups + g, &mut stats);
             // SAFETY: our caller guarantees `V`'s instruction set.
-            unsafe { normalize_span::<V, E>(params, &span, ys, stats) };
+            unsafe {
+                match plan.activation() {
+                    Activation::None => {
+                        normalize_span::<V, E, _>(params, &span, ys, slots, Identity)
+                    }
+                    Activation::Silu => normalize_span::<V, E, _>(params, &span, ys, slots, Silu),
+                }
+            };
             g = end;
         }
     }
@@ -130,24 +137,22 @@ impl<E> Span<'_, '_, E> {
     }
 }
 
-/// Where a span's `mean` and `rstd` go: the range of the run's groups, and the run's buffers.
-type StatsSlots<'a, 'b> = (
-    Range<usize>,
-    &'a mut Option<&'b mut [f32]>,
-    &'a mut Option<&'b mut [f32]>,
-);
+/// Where a span's `mean` and `rstd` go: the index in the run of its first group, and the run's
+/// buffers.
+type StatsSlots<'a, 'b> = (usize, &'a mut Stats<'b>);
 
 /// Normalizes one span of groups: the statistics of its tiles, its groups' normalizations, the
-/// output of its tiles into `y` (the sample's output).
+/// output of its tiles into `y` (the sample's output), through `epilogue`.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-unsafe fn normalize_span<V: Io<E> + Io<f32>, E: Element>(
+unsafe fn normalize_span<V: Io<E> + Io<f32>, E: Element, P: Epilogue>(
     params: &GroupNorm<'_>,
     span: &Span<'_, '_, E>,
     y: &mut [E],
-    (slots, mean_out, rstd_out): StatsSlots<'_, '_>,
+    (first_slot, stats): StatsSlots<'_, '_>,
+    epilogue: P,
 ) {
     let plan = span.sample.plan;
     let (c, rows) = (plan.channels(), plan.channel_len());
@@ -177,18 +182,10 @@ unsafe fn normalize_span<V: Io<E> + Io<f32>, E: Element>(
         let group = Group::new(params, plan, span.first_group + k);
         let values = || span.sample.columns(g * cpg..(g + 1) * cpg);
         let normalization = group.normalization(moments[k], values);
-        let (mean, rstd) = normalization.mean_rstd();
-        let slot = slots.start + k;
-        if let Some(out) = mean_out.as_deref_mut() {
-            out[slot] = mean;
-        }
-        if let Some(out) = rstd_out.as_deref_mut() {
-            out[slot] = rstd;
-        }
+        stats.set(first_slot + k, normalization.mean_rstd());
         normalizations[k] = Some(normalization);
     }
 
-    let epilogue = Identity;
     for tile in span.tiles() {
         let mut coefficients = AffineRow::<TILE>::ZERO;
         let mut exact = false;

@@ -6,70 +6,48 @@
 use crate::element::Element;
 use crate::group::{Group, Normalization, OutputPath};
 use crate::moments::Moments;
-use crate::output::{self, Identity};
-use crate::params::GroupNorm;
+use crate::output::{self, Epilogue, Identity, Silu};
+use crate::params::{Activation, GroupNorm, Stats};
 use crate::plan::{Plan, BLOCK_LEN};
 use crate::statistics::block_moments;
 use crate::vector::Io;
 
 /// Consecutive whole groups, the first of them group `first` (counted over samples and
-/// groups), and where their results go: `mean[i]` and `rstd[i]` for the run's `i`-th group.
-pub(crate) struct GroupRun<'a, E = f32> {
+/// groups), and where their results go: the run's `i`-th group's `mean` and `rstd` at index
+/// `i` of `stats`.
+pub(crate) struct GroupRun<'a, E> {
     x: &'a [E],
     y: &'a mut [E],
     first: usize,
-    mean: Option<&'a mut [f32]>,
-    rstd: Option<&'a mut [f32]>,
+    stats: Stats<'a>,
 }
 
 impl<'a, E> GroupRun<'a, E> {
-    pub fn new(
-        x: &'a [E],
-        y: &'a mut [E],
-        first: usize,
-        mean: Option<&'a mut [f32]>,
-        rstd: Option<&'a mut [f32]>,
-    ) -> Self {
-        GroupRun {
-            x,
-            y,
-            first,
-            mean,
-            rstd,
-        }
+    pub fn new(x: &'a [E], y: &'a mut [E], first: usize, stats: Stats<'a>) -> Self {
+        GroupRun { x, y, first, stats }
     }
 
     /// The run's input, output, first group and statistics buffers.
-    #[allow(clippy::type_complexity)]
-    pub fn into_parts(
-        self,
-    ) -> (
-        &'a [E],
-        &'a mut [E],
-        usize,
-        Option<&'a mut [f32]>,
-        Option<&'a mut [f32]>,
-    ) {
-        (self.x, self.y, self.first, self.mean, self.rstd)
+    pub fn into_parts(self) -> (&'a [E], &'a mut [E], usize, Stats<'a>) {
+        (self.x, self.y, self.first, self.stats)
     }
 
-    /// The run's groups, in order.
+    /// The run's groups, in order, and where their statistics go.
     #[inline(always)]
-    pub fn groups(self, group_len: usize) -> impl Iterator<Item = GroupSlot<'a, E>> {
+    pub fn groups(self, group_len: usize) -> (impl Iterator<Item = GroupSlot<'a, E>>, Stats<'a>) {
         let first = self.first;
-        let mut means = self.mean.map(|m| m.iter_mut());
-        let mut rstds = self.rstd.map(|r| r.iter_mut());
-        self.x
+        let slots = self
+            .x
             .chunks(group_len)
             .zip(self.y.chunks_mut(group_len))
             .enumerate()
             .map(move |(i, (x, y))| GroupSlot {
                 index: first + i,
+                in_run: i,
                 x,
                 y,
-                mean: means.as_mut().and_then(Iterator::next),
-                rstd: rstds.as_mut().and_then(Iterator::next),
-            })
+            });
+        (slots, self.stats)
     }
 
     /// The run cut into runs of `groups_per_run` groups of `group_len` values (the last one
@@ -77,45 +55,34 @@ impl<'a, E> GroupRun<'a, E> {
     #[cfg(feature = "rayon")]
     pub fn split(self, groups_per_run: usize, group_len: usize) -> impl Iterator<Item = Self> {
         let run_len = groups_per_run * group_len;
-        let mut means = self.mean.map(|m| m.chunks_mut(groups_per_run));
-        let mut rstds = self.rstd.map(|r| r.chunks_mut(groups_per_run));
         let first = self.first;
+        let mut stats = Some(self.stats);
         self.x
             .chunks(run_len)
             .zip(self.y.chunks_mut(run_len))
             .enumerate()
-            .map(move |(run, (x, y))| GroupRun {
-                x,
-                y,
-                first: first + run * groups_per_run,
-                mean: means.as_mut().and_then(Iterator::next),
-                rstd: rstds.as_mut().and_then(Iterator::next),
+            .map(move |(run, (x, y))| {
+                let rest = stats.take().unwrap_or_default();
+                let groups = groups_per_run.min(rest.len());
+                let (here, rest) = rest.split_at(groups);
+                stats = Some(rest);
+                GroupRun {
+                    x,
+                    y,
+                    first: first + run * groups_per_run,
+                    stats: here,
+                }
             })
     }
 }
 
-/// One group of a run: its index (counted over samples and groups), its values and its output,
-/// and where its mean and rstd go.
+/// One group of a run: its index (counted over samples and groups, and in the run), its values
+/// and its output.
 pub(crate) struct GroupSlot<'a, E> {
     pub index: usize,
+    pub in_run: usize,
     pub x: &'a [E],
     pub y: &'a mut [E],
-    mean: Option<&'a mut f32>,
-    rstd: Option<&'a mut f32>,
-}
-
-impl<E> GroupSlot<'_, E> {
-    /// Stores the group's mean and rstd.
-    #[inline(always)]
-    pub fn finish(self, normalization: &Normalization) {
-        let (mean, rstd) = normalization.mean_rstd();
-        if let Some(slot) = self.mean {
-            *slot = mean;
-        }
-        if let Some(slot) = self.rstd {
-            *slot = rstd;
-        }
-    }
 }
 
 /// Normalizes the groups of `run` one after the other, on the calling thread.
@@ -128,8 +95,9 @@ pub(crate) unsafe fn normalize_groups<V: Io<E>, E: Element>(
     params: &GroupNorm<'_>,
     run: GroupRun<'_, E>,
 ) {
+    let (slots, mut stats) = run.groups(plan.group_len());
     // A loop, not a closure: a closure would not be compiled with `V`'s instruction set.
-    for slot in run.groups(plan.group_len()) {
+    for slot in slots {
         let group = Group::new(params, plan, slot.index);
         let mut moments = Moments::EMPTY;
         for block in slot.x.chunks(BLOCK_LEN) {
@@ -139,11 +107,12 @@ pub(crate) unsafe fn normalize_groups<V: Io<E>, E: Element>(
         let normalization = group.normalization(moments, || slot.x.iter().map(|v| v.to_f32()));
         // SAFETY: our caller guarantees `V`'s instruction set.
         unsafe { write::<V, E>(plan, &group, &normalization, slot.x, &mut *slot.y, 0) };
-        slot.finish(&normalization);
+        stats.set(slot.in_run, normalization.mean_rstd());
     }
 }
 
-/// Writes `y` for `x`, the part of a group that starts `start` values into it.
+/// Writes `y` for `x`, the part of a group that starts `start` values into it, with the plan's
+/// activation.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
@@ -156,7 +125,33 @@ pub(crate) unsafe fn write<V: Io<E>, E: Element>(
     y: &mut [E],
     start: usize,
 ) {
-    let epilogue = Identity;
+    // SAFETY: our caller guarantees `V`'s instruction set.
+    unsafe {
+        match plan.activation() {
+            Activation::None => {
+                write_with::<V, E, _>(plan, group, normalization, x, y, start, Identity)
+            }
+            Activation::Silu => {
+                write_with::<V, E, _>(plan, group, normalization, x, y, start, Silu)
+            }
+        }
+    }
+}
+
+/// [`write`] with `epilogue`.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
+#[inline(always)]
+unsafe fn write_with<V: Io<E>, E: Element, P: Epilogue>(
+    plan: &Plan,
+    group: &Group<'_>,
+    normalization: &Normalization,
+    x: &[E],
+    y: &mut [E],
+    start: usize,
+    epilogue: P,
+) {
     let spans = ChannelSpans::new(group, plan.channel_len(), x, y, start);
     match normalization.path() {
         OutputPath::Fma { shift } => {

@@ -2,21 +2,24 @@
 //! it, on x86_64, CPUID and XGETBV read directly (so that a vendored `no_std` build still runs
 //! the widest kernel); on other architectures, the target features the crate is compiled with.
 
-/// AVX2 and FMA, with the OS saving the 256-bit registers.
+/// AVX2, FMA and F16C (the float16 conversions; every CPU with AVX2 has it), with the OS saving
+/// the 256-bit registers.
 #[cfg(target_arch = "x86_64")]
-pub(crate) fn avx2_fma() -> bool {
+pub(crate) fn avx2_fma_f16c() -> bool {
     #[cfg(feature = "std")]
-    return std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    return std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+        && std::is_x86_feature_detected!("f16c");
     #[cfg(not(feature = "std"))]
-    return x86::detect().avx2_fma;
+    return x86::detect().avx2_fma_f16c;
 }
 
-/// AVX-512F, and AVX2 and FMA too: the compiler takes AVX-512F to imply them and may use them
-/// in that kernel, so a virtual CPU that reports AVX-512F without them must not run it.
+/// AVX-512F, and AVX2, FMA and F16C too: the compiler takes AVX-512F to imply them and may use
+/// them in that kernel, so a virtual CPU that reports AVX-512F without them must not run it.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn avx512f() -> bool {
     #[cfg(feature = "std")]
-    return std::is_x86_feature_detected!("avx512f") && avx2_fma();
+    return std::is_x86_feature_detected!("avx512f") && avx2_fma_f16c();
     #[cfg(not(feature = "std"))]
     return x86::detect().avx512f;
 }
@@ -40,7 +43,7 @@ mod x86 {
     /// What [`detect`] finds.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct Features {
-        pub avx2_fma: bool,
+        pub avx2_fma_f16c: bool,
         pub avx512f: bool,
     }
 
@@ -73,6 +76,7 @@ mod x86 {
     const FMA: u32 = 12;
     const OSXSAVE: u32 = 27;
     const AVX: u32 = 28;
+    const F16C: u32 = 29;
     /// CPUID.7.0:EBX bits.
     const AVX2: u32 = 5;
     const AVX512F: u32 = 16;
@@ -83,7 +87,7 @@ mod x86 {
 
     impl Features {
         const NONE: Features = Features {
-            avx2_fma: false,
+            avx2_fma_f16c: false,
             avx512f: false,
         };
     }
@@ -93,11 +97,14 @@ mod x86 {
     fn features(leaf1_ecx: u32, leaf7_ebx: u32, xcr0: u64) -> Features {
         let ymm_saved = bit(leaf1_ecx, OSXSAVE) && xcr0 & YMM_STATE == YMM_STATE;
         let zmm_saved = ymm_saved && xcr0 & ZMM_STATE == ZMM_STATE;
-        let avx2_fma =
-            ymm_saved && bit(leaf1_ecx, AVX) && bit(leaf7_ebx, AVX2) && bit(leaf1_ecx, FMA);
+        let avx2_fma_f16c = ymm_saved
+            && bit(leaf1_ecx, AVX)
+            && bit(leaf7_ebx, AVX2)
+            && bit(leaf1_ecx, FMA)
+            && bit(leaf1_ecx, F16C);
         Features {
-            avx2_fma,
-            avx512f: avx2_fma && zmm_saved && bit(leaf7_ebx, AVX512F),
+            avx2_fma_f16c,
+            avx512f: avx2_fma_f16c && zmm_saved && bit(leaf7_ebx, AVX512F),
         }
     }
 
@@ -115,19 +122,19 @@ mod x86 {
     /// of them, not the kernels that need it.
     #[test]
     fn each_bit_counts() {
-        let ecx = 1 << FMA | 1 << OSXSAVE | 1 << AVX;
+        let ecx = 1 << FMA | 1 << OSXSAVE | 1 << AVX | 1 << F16C;
         let ebx = 1 << AVX2 | 1 << AVX512F;
         let xcr0 = YMM_STATE | ZMM_STATE;
         let both = Features {
-            avx2_fma: true,
+            avx2_fma_f16c: true,
             avx512f: true,
         };
         let avx2_only = Features {
-            avx2_fma: true,
+            avx2_fma_f16c: true,
             avx512f: false,
         };
         assert_eq!(features(ecx, ebx, xcr0), both);
-        for b in [FMA, OSXSAVE, AVX] {
+        for b in [FMA, OSXSAVE, AVX, F16C] {
             assert_eq!(
                 features(ecx & !(1 << b), ebx, xcr0),
                 Features::NONE,
@@ -156,13 +163,14 @@ mod x86 {
     #[test]
     #[cfg_attr(miri, ignore)]
     fn agrees_with_std() {
-        let std_avx2_fma =
-            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        let std_avx2_fma_f16c = std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("f16c");
         assert_eq!(
             detect(),
             Features {
-                avx2_fma: std_avx2_fma,
-                avx512f: std_avx2_fma && std::is_x86_feature_detected!("avx512f"),
+                avx2_fma_f16c: std_avx2_fma_f16c,
+                avx512f: std_avx2_fma_f16c && std::is_x86_feature_detected!("avx512f"),
             }
         );
     }

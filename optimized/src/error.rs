@@ -30,6 +30,23 @@ pub enum GroupNormError {
     MeanLength { expected: usize, len: usize },
     /// The `rstd` output does not hold `N * G` values.
     RstdLength { expected: usize, len: usize },
+    /// Weight or bias is of neither `float32` nor the input's type (PyTorch: "mixed dtype
+    /// (CPU): expect parameter to have scalar type of Float").
+    ParameterType {
+        input: &'static str,
+        found: &'static str,
+    },
+    /// Weight and bias are of different types.
+    ParameterTypesDiffer {
+        weight: &'static str,
+        bias: &'static str,
+    },
+    /// `mean` and `rstd` are not of the type PyTorch returns them in: `float32` with `float32`
+    /// parameters, else the input's type.
+    StatsType {
+        expected: &'static str,
+        found: &'static str,
+    },
 }
 
 impl fmt::Display for GroupNormError {
@@ -79,6 +96,23 @@ impl fmt::Display for GroupNormError {
             Self::RstdLength { expected, len } => write!(
                 f,
                 "expected rstd of length {expected} (N * num_groups), got {len}"
+            ),
+            Self::ParameterType {
+                input: "float32",
+                found,
+            } => write!(f, "expected weight and bias of type float32, got {found}"),
+            Self::ParameterType { input, found } => write!(
+                f,
+                "expected weight and bias of type float32 or {input} (the input's), got {found}"
+            ),
+            Self::ParameterTypesDiffer { weight, bias } => write!(
+                f,
+                "expected weight and bias of the same type, got {weight} and {bias}"
+            ),
+            Self::StatsType { expected, found } => write!(
+                f,
+                "expected mean and rstd of type {expected} (float32 with float32 weight or bias, \
+                 else the input's type), got {found}"
             ),
         }
     }
@@ -135,6 +169,9 @@ mod tests {
             E::OutputLength { .. } => "OutputLength",
             E::MeanLength { .. } => "MeanLength",
             E::RstdLength { .. } => "RstdLength",
+            E::ParameterType { .. } => "ParameterType",
+            E::ParameterTypesDiffer { .. } => "ParameterTypesDiffer",
+            E::StatsType { .. } => "StatsType",
         }
     }
 
@@ -175,6 +212,18 @@ mod tests {
             E::RstdLength {
                 expected: 1,
                 len: 2,
+            },
+            E::ParameterType {
+                input: "float16",
+                found: "bfloat16",
+            },
+            E::ParameterTypesDiffer {
+                weight: "float16",
+                bias: "float32",
+            },
+            E::StatsType {
+                expected: "float32",
+                found: "float16",
             },
         ];
         let mut names: Vec<&str> = all.iter().map(variant_name).collect();

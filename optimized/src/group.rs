@@ -2,7 +2,7 @@
 //! choice between the `f32` path and the `f64` fallback once its moments are known, and the
 //! coefficients of its output on either path.
 
-use crate::element::Element;
+use crate::element::{Element, Slice};
 use crate::moments::{sqrt, Moments};
 use crate::output::{Affine, Epilogue};
 use crate::params::GroupNorm;
@@ -11,8 +11,8 @@ use crate::plan::Plan;
 /// One `(n, g)` group's share of the parameters.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Group<'a> {
-    weight: Option<&'a [f32]>,
-    bias: Option<&'a [f32]>,
+    weight: Option<Slice<'a>>,
+    bias: Option<Slice<'a>>,
     eps: f64,
 }
 
@@ -52,8 +52,8 @@ impl<'a> Group<'a> {
     pub fn new(params: &GroupNorm<'a>, plan: &Plan, index: usize) -> Group<'a> {
         let channels = plan.channels_of_group(params, index);
         Group {
-            weight: params.weight().map(|w| &w[channels.clone()]),
-            bias: params.bias().map(|b| &b[channels]),
+            weight: params.weight_values().map(|w| w.slice(channels.clone())),
+            bias: params.bias_values().map(|b| b.slice(channels)),
             eps: params.eps(),
         }
     }
@@ -67,8 +67,8 @@ impl<'a> Group<'a> {
     /// `(gamma, beta)` of the group's `channel`-th channel.
     pub fn channel(&self, channel: usize) -> (f64, f64) {
         (
-            self.weight.map_or(1.0, |w| f64::from(w[channel])),
-            self.bias.map_or(0.0, |b| f64::from(b[channel])),
+            self.weight.map_or(1.0, |w| f64::from(w.get(channel))),
+            self.bias.map_or(0.0, |b| f64::from(b.get(channel))),
         )
     }
 
@@ -92,12 +92,8 @@ impl<'a> Group<'a> {
         {
             let mean = moments.mean;
             let rstd = self.rstd(variance);
-            let max_gamma = self
-                .weight
-                .map_or(1.0, |w| w.iter().fold(0.0f32, |m, g| m.max(g.abs())));
-            let max_beta = self
-                .bias
-                .map_or(0.0, |b| b.iter().fold(0.0f32, |m, b| m.max(b.abs())));
+            let max_gamma = self.weight.map_or(1.0, |w| w.max_abs());
+            let max_beta = self.bias.map_or(0.0, |b| b.max_abs());
             if f64::from(max_gamma) * rstd <= F32_PATH_MAX
                 && f64::from(max_beta) + f64::from(max_gamma) <= F32_PATH_MAX
             {
@@ -132,9 +128,9 @@ impl<'a> Group<'a> {
 }
 
 impl Normalization {
-    /// `mean` and `rstd` as `native_group_norm` returns them, each rounded once to `f32`.
-    pub fn mean_rstd(&self) -> (f32, f32) {
-        (self.mean as f32, self.rstd as f32)
+    /// `mean` and `rstd`, in `f64`: rounded once to the type of the buffers they go to.
+    pub fn mean_rstd(&self) -> (f64, f64) {
+        (self.mean, self.rstd)
     }
 
     pub fn path(&self) -> OutputPath {

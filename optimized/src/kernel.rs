@@ -4,14 +4,15 @@
 //! [`Kernel::best`].
 
 use crate::contiguous::GroupRun;
+use crate::element::Element;
 use crate::error::{GroupNormError, ParseKernelError};
 #[cfg(feature = "rayon")]
 use crate::parallel;
-use crate::params::{GroupNorm, Layout, StatsBuffers};
+use crate::params::{GroupNorm, Layout, Stats, StatsBuffers};
 use crate::plan::Plan;
 #[cfg(feature = "rayon")]
 use crate::plan::Threading;
-use crate::primitives::Primitives;
+use crate::primitives::{Primitives, Tables};
 use core::fmt;
 use core::str::FromStr;
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -26,7 +27,7 @@ struct Row {
 #[derive(Clone, Copy)]
 struct Compiled {
     supported: fn() -> bool,
-    primitives: Primitives,
+    tables: Tables,
 }
 
 /// `Some(Compiled { .. })` on `$arch` (a `target_arch`), `None` elsewhere.
@@ -35,7 +36,7 @@ macro_rules! on_arch {
         #[cfg(target_arch = $arch)]
         let compiled = Some(Compiled {
             supported: $supported,
-            primitives: $primitives,
+            tables: $primitives,
         });
         #[cfg(not(target_arch = $arch))]
         let compiled = None;
@@ -50,20 +51,20 @@ const REGISTRY: [Row; 4] = [
         name: "scalar",
         compiled: Some(Compiled {
             supported: || true,
-            primitives: crate::scalar::PRIMITIVES,
+            tables: crate::scalar::TABLES,
         }),
     },
     Row {
         name: "avx2",
-        compiled: on_arch!("x86_64", crate::cpu::avx2_fma, crate::avx2::PRIMITIVES),
+        compiled: on_arch!("x86_64", crate::cpu::avx2_fma_f16c, crate::avx2::TABLES),
     },
     Row {
         name: "avx512",
-        compiled: on_arch!("x86_64", crate::cpu::avx512f, crate::avx512::PRIMITIVES),
+        compiled: on_arch!("x86_64", crate::cpu::avx512f, crate::avx512::TABLES),
     },
     Row {
         name: "neon",
-        compiled: on_arch!("aarch64", crate::cpu::neon, crate::neon::PRIMITIVES),
+        compiled: on_arch!("aarch64", crate::cpu::neon, crate::neon::TABLES),
     },
 ];
 
@@ -80,7 +81,7 @@ const fn kernel_names() -> [&'static str; REGISTRY.len()] {
     names
 }
 
-/// One implementation of GroupNorm: `scalar` (portable), `avx2` (x86_64 AVX2 + FMA), `avx512`
+/// One implementation of GroupNorm: `scalar` (portable), `avx2` (x86_64 AVX2 + FMA + F16C), `avx512`
 /// (x86_64 AVX-512F) or `neon` (aarch64).
 ///
 /// A `Kernel` can only be obtained for an instruction set the CPU supports, so running one is
@@ -137,17 +138,21 @@ impl Kernel {
     /// caller itself when it is one of the pool's threads (inside `ThreadPool::install`), so
     /// that such a call returns even when the other threads of its pool are blocked, on the
     /// caller or on anything else. A call from outside the pool waits for a free pool thread.
-    pub fn run(
+    ///
+    /// `E` is the type of input and output: `f32`, [`F16`](crate::F16) or
+    /// [`Bf16`](crate::Bf16). Whatever it is, the statistics and the output are computed in `f32`
+    /// and `f64` from the exactly widened values, and `y` is rounded once to `E`.
+    pub fn run<E: Element>(
         self,
         params: &GroupNorm<'_>,
-        input: &[f32],
-        y: &mut [f32],
+        input: &[E],
+        y: &mut [E],
         stats: Option<StatsBuffers<'_>>,
     ) -> Result<(), GroupNormError> {
         let plan = Plan::new(params, input, y, stats.as_ref())?;
-        let (mean, rstd) = stats.map(StatsBuffers::into_parts).unzip();
-        let call = GroupRun::new(input, y, 0, mean, rstd);
-        let primitives = self.primitives();
+        let stats = stats.map_or_else(Stats::default, StatsBuffers::into_stats);
+        let call = GroupRun::new(input, y, 0, stats);
+        let primitives = self.primitives::<E>();
         if plan.layout() == Layout::ChannelsLast {
             #[cfg(feature = "rayon")]
             if let Threading::Samples { samples_per_run } = plan.threading() {
@@ -192,9 +197,9 @@ impl Kernel {
 
     /// The kernel's functions. Calling them is sound: `self` exists only where the CPU
     /// supports its instruction set.
-    pub(crate) fn primitives(self) -> Primitives {
-        match REGISTRY[usize::from(self.row)].compiled {
-            Some(compiled) => compiled.primitives,
+    pub(crate) fn primitives<E: Element>(self) -> Primitives<E> {
+        match &REGISTRY[usize::from(self.row)].compiled {
+            Some(compiled) => *E::pick(&compiled.tables),
             // A `Kernel` is only made for a compiled row.
             None => unreachable!("kernel {} is not compiled here", self.name()),
         }
@@ -226,16 +231,16 @@ impl fmt::Display for Kernel {
 
 impl GroupNorm<'_> {
     /// Normalizes `input` into `y` with [`Kernel::best`].
-    pub fn forward(&self, input: &[f32], y: &mut [f32]) -> Result<(), GroupNormError> {
+    pub fn forward<E: Element>(&self, input: &[E], y: &mut [E]) -> Result<(), GroupNormError> {
         Kernel::best().run(self, input, y, None)
     }
 
     /// Like [`forward`](Self::forward), and writes `mean` and `rstd` (each `N * G` long) into
     /// `stats` too.
-    pub fn forward_with_stats(
+    pub fn forward_with_stats<E: Element>(
         &self,
-        input: &[f32],
-        y: &mut [f32],
+        input: &[E],
+        y: &mut [E],
         stats: StatsBuffers<'_>,
     ) -> Result<(), GroupNormError> {
         Kernel::best().run(self, input, y, Some(stats))

@@ -140,6 +140,7 @@ mod contiguous;
 mod cpu;
 mod element;
 mod error;
+mod exp;
 mod group;
 mod kernel;
 mod moments;
@@ -158,9 +159,10 @@ mod tests;
 
 mod vector;
 
+pub use element::{Bf16, Element, F16};
 pub use error::{GroupNormError, ParseKernelError};
 pub use kernel::{Kernel, KERNEL_NAMES};
-pub use params::{GroupNorm, Layout, StatsBuffers};
+pub use params::{Activation, GroupNorm, Layout, StatsBuffers};
 
 /// Tuning constants, reachable for benchmarks and tests; not part of the crate's stable API.
 #[doc(hidden)]

@@ -10,10 +10,11 @@
 //! (non-temporal on x86), which do not first read each line from memory (the workspace
 //! README's performance section says what that saves). The values are the same bits either way.
 //!
-//! Each value passes through an [`Epilogue`] before it is stored: the identity today; an
-//! activation fused into the pass (SiLU) is another implementation of it.
+//! Each value passes through an [`Epilogue`] before it is stored: the identity, or SiLU fused
+//! into the pass, before the one rounding to the output type.
 
 use crate::element::Element;
+use crate::exp;
 use crate::vector::{Io, Vector, UNROLL};
 
 /// The coefficients of `y = (x - shift) * scale + offset`, with `scale` carried as the sum of
@@ -186,6 +187,23 @@ impl Epilogue for Identity {
     #[inline(always)]
     fn apply_exact(self, v: f64) -> f64 {
         v
+    }
+}
+
+/// SiLU, `z * sigmoid(z) = z / (1 + exp(-z))`, in `f32` lanes on the vector path (see `exp`
+/// for its accuracy) and in `f64` on the exact path.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Silu;
+
+impl Epilogue for Silu {
+    #[inline(always)]
+    unsafe fn apply<V: Vector>(self, v: V) -> V {
+        // SAFETY: our caller guarantees the instruction set.
+        unsafe { exp::silu(v) }
+    }
+    #[inline(always)]
+    fn apply_exact(self, v: f64) -> f64 {
+        exp::silu_f64(v)
     }
 }
 

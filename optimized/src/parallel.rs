@@ -5,6 +5,7 @@
 //! [`Threading`]: crate::plan::Threading
 
 use crate::contiguous::GroupRun;
+use crate::element::Element;
 use crate::group::Group;
 use crate::moments::Moments;
 use crate::params::GroupNorm;
@@ -32,17 +33,17 @@ use std::vec::Vec;
 ///
 /// # Safety
 /// The CPU supports the instruction set of the kernel whose function `normalize` is.
-pub(crate) unsafe fn group_runs(
-    normalize: unsafe fn(&Plan, &GroupNorm<'_>, GroupRun<'_>),
+pub(crate) unsafe fn group_runs<E: Element>(
+    normalize: unsafe fn(&Plan, &GroupNorm<'_>, GroupRun<'_, E>),
     plan: &Plan,
     params: &GroupNorm<'_>,
-    call: GroupRun<'_>,
+    call: GroupRun<'_, E>,
     groups_per_run: usize,
     pinned: bool,
 ) {
     let runs = call.split(groups_per_run, plan.group_len());
     if pinned {
-        let runs: Vec<Mutex<Option<GroupRun<'_>>>> =
+        let runs: Vec<Mutex<Option<GroupRun<'_, E>>>> =
             runs.map(|run| Mutex::new(Some(run))).collect();
         // As many jobs as runs, each taking one run: every run is taken.
         (0..runs.len())
@@ -55,7 +56,7 @@ pub(crate) unsafe fn group_runs(
                 }
             });
     } else {
-        let runs: Vec<GroupRun<'_>> = runs.collect();
+        let runs: Vec<GroupRun<'_, E>> = runs.collect();
         runs.into_par_iter().for_each(|run| {
             // SAFETY: our caller guarantees the instruction set.
             unsafe { normalize(plan, params, run) }
@@ -64,9 +65,12 @@ pub(crate) unsafe fn group_runs(
 }
 
 /// The run of index `home` if it is still there, or else the first run left.
-fn take_run<'a>(runs: &[Mutex<Option<GroupRun<'a>>>], home: Option<usize>) -> Option<GroupRun<'a>> {
+fn take_run<'a, E>(
+    runs: &[Mutex<Option<GroupRun<'a, E>>>],
+    home: Option<usize>,
+) -> Option<GroupRun<'a, E>> {
     // A slot's lock is held only to take its run, so it is never poisoned.
-    let take = |slot: &Mutex<Option<GroupRun<'a>>>| {
+    let take = |slot: &Mutex<Option<GroupRun<'a, E>>>| {
         slot.lock().unwrap_or_else(PoisonError::into_inner).take()
     };
     home.and_then(|home| runs.get(home))
@@ -79,13 +83,14 @@ fn take_run<'a>(runs: &[Mutex<Option<GroupRun<'a>>>], home: Option<usize>) -> Op
 ///
 /// # Safety
 /// The CPU supports the instruction set of the kernel whose `primitives` these are.
-pub(crate) unsafe fn blocks(
-    primitives: Primitives,
+pub(crate) unsafe fn blocks<E: Element>(
+    primitives: Primitives<E>,
     plan: &Plan,
     params: &GroupNorm<'_>,
-    call: GroupRun<'_>,
+    call: GroupRun<'_, E>,
 ) {
-    for slot in call.groups(plan.group_len()) {
+    let (slots, mut stats) = call.groups(plan.group_len());
+    for slot in slots {
         let (x, y) = (slot.x, &mut *slot.y);
         let group = Group::new(params, plan, slot.index);
         let blocks: Vec<Moments> = x
@@ -94,7 +99,7 @@ pub(crate) unsafe fn blocks(
             .map(|block| unsafe { (primitives.block_moments)(block) })
             .collect();
         let moments = blocks.into_iter().fold(Moments::EMPTY, Moments::merge);
-        let normalization = group.normalization(moments, || x.iter().copied());
+        let normalization = group.normalization(moments, || x.iter().map(|v| v.to_f32()));
         x.par_chunks(BLOCK_LEN)
             .zip(y.par_chunks_mut(BLOCK_LEN))
             .enumerate()
@@ -103,6 +108,6 @@ pub(crate) unsafe fn blocks(
                 // SAFETY: our caller guarantees the instruction set.
                 unsafe { (primitives.write)(plan, &group, &normalization, x_part, y_part, start) }
             });
-        slot.finish(&normalization);
+        stats.set(slot.in_run, normalization.mean_rstd());
     }
 }

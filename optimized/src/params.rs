@@ -1,7 +1,10 @@
 //! The arguments of a call: [`GroupNorm`] (shape, groups, affine parameters, `eps`, memory
-//! [`Layout`]) and
-//! [`StatsBuffers`] (where `mean` and `rstd` go). Options are set by `with_*` methods, so that
-//! new ones can be added without breaking callers.
+//! [`Layout`], [`Activation`]) and [`StatsBuffers`] (where `mean` and `rstd` go). Options are
+//! set by `with_*` methods, so that new ones can be added without breaking callers. Weight,
+//! bias and the statistics buffers may be of several element types, checked when the call runs
+//! (as PyTorch checks them).
+
+use crate::element::{Element, Slice, SliceMut};
 
 /// The arguments of a GroupNorm, as `torch.nn.functional.group_norm` takes them: built with
 /// [`GroupNorm::new`] and the `with_*` methods, run with [`GroupNorm::forward`] or
@@ -21,10 +24,23 @@
 pub struct GroupNorm<'a> {
     shape: &'a [usize],
     num_groups: usize,
-    weight: Option<&'a [f32]>,
-    bias: Option<&'a [f32]>,
+    weight: Option<Slice<'a>>,
+    bias: Option<Slice<'a>>,
     eps: f64,
     layout: Layout,
+    activation: Activation,
+}
+
+/// What follows the affine: `y = activation(z)`, with `z` the GroupNorm output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Activation {
+    /// `y = z`.
+    #[default]
+    None,
+    /// `y = z * sigmoid(z) = z / (1 + exp(-z))`, fused into the output pass: in `f32` lanes
+    /// before the one rounding to the output type.
+    Silu,
 }
 
 /// How the values of the logical shape `(N, C, *spatial)` lie in memory, for the input and the
@@ -52,25 +68,35 @@ impl<'a> GroupNorm<'a> {
             bias: None,
             eps: 1e-5,
             layout: Layout::Contiguous,
+            activation: Activation::None,
         }
     }
 
-    /// `gamma`, one per channel (1 without it).
+    /// `gamma`, one per channel (1 without it): `f32`, or the input's type (PyTorch's rule:
+    /// `f32` input takes `f32` parameters; half input takes `f32` ones, its mixed-type path, or
+    /// its own type; weight and bias of the same type).
     #[must_use]
-    pub fn with_weight(self, weight: &'a [f32]) -> Self {
+    pub fn with_weight<P: Element>(self, weight: &'a [P]) -> Self {
         GroupNorm {
-            weight: Some(weight),
+            weight: Some(P::slice(weight)),
             ..self
         }
     }
 
-    /// `beta`, one per channel (0 without it).
+    /// `beta`, one per channel (0 without it), of the types [`with_weight`](Self::with_weight)
+    /// says.
     #[must_use]
-    pub fn with_bias(self, bias: &'a [f32]) -> Self {
+    pub fn with_bias<P: Element>(self, bias: &'a [P]) -> Self {
         GroupNorm {
-            bias: Some(bias),
+            bias: Some(P::slice(bias)),
             ..self
         }
+    }
+
+    /// The activation after the affine (none without it).
+    #[must_use]
+    pub fn with_activation(self, activation: Activation) -> Self {
+        GroupNorm { activation, ..self }
     }
 
     /// Added to the variance inside the square root. An `f64`, as PyTorch keeps it for every
@@ -98,14 +124,29 @@ impl<'a> GroupNorm<'a> {
         self.num_groups
     }
 
-    /// `gamma`, if set.
-    pub fn weight(&self) -> Option<&'a [f32]> {
+    /// `gamma`, if set and of type `P`.
+    pub fn weight<P: Element>(&self) -> Option<&'a [P]> {
+        self.weight.and_then(P::from_slice)
+    }
+
+    /// `beta`, if set and of type `P`.
+    pub fn bias<P: Element>(&self) -> Option<&'a [P]> {
+        self.bias.and_then(P::from_slice)
+    }
+
+    /// `gamma`, whatever its type.
+    pub(crate) fn weight_values(&self) -> Option<Slice<'a>> {
         self.weight
     }
 
-    /// `beta`, if set.
-    pub fn bias(&self) -> Option<&'a [f32]> {
+    /// `beta`, whatever its type.
+    pub(crate) fn bias_values(&self) -> Option<Slice<'a>> {
         self.bias
+    }
+
+    /// The activation.
+    pub fn activation(&self) -> Activation {
+        self.activation
     }
 
     /// `eps`.
@@ -120,17 +161,22 @@ impl<'a> GroupNorm<'a> {
 }
 
 /// Where a call writes the per-group statistics: `mean[n * G + g]` and `rstd[n * G + g]`, each
-/// `N * G` long, as `native_group_norm` returns them.
+/// `N * G` long, as `native_group_norm` returns them, and of the type it returns them in: `f32`
+/// where the weight or the bias is `f32` (for `f32` input, and half input on PyTorch's
+/// mixed-type path), else the input's type (half input with half or no parameters).
 #[derive(Debug)]
 pub struct StatsBuffers<'a> {
-    mean: &'a mut [f32],
-    rstd: &'a mut [f32],
+    mean: SliceMut<'a>,
+    rstd: SliceMut<'a>,
 }
 
 impl<'a> StatsBuffers<'a> {
     /// The buffers for `mean` and `rstd`.
-    pub fn new(mean: &'a mut [f32], rstd: &'a mut [f32]) -> Self {
-        StatsBuffers { mean, rstd }
+    pub fn new<S: Element>(mean: &'a mut [S], rstd: &'a mut [S]) -> Self {
+        StatsBuffers {
+            mean: S::slice_mut(mean),
+            rstd: S::slice_mut(rstd),
+        }
     }
 
     /// The lengths of `mean` and `rstd`.
@@ -138,8 +184,58 @@ impl<'a> StatsBuffers<'a> {
         (self.mean.len(), self.rstd.len())
     }
 
-    /// `mean` and `rstd`.
-    pub(crate) fn into_parts(self) -> (&'a mut [f32], &'a mut [f32]) {
-        (self.mean, self.rstd)
+    /// PyTorch's name of their type.
+    pub(crate) fn type_name(&self) -> &'static str {
+        self.mean.type_name()
+    }
+
+    /// Where the statistics go.
+    pub(crate) fn into_stats(self) -> Stats<'a> {
+        Stats {
+            mean: Some(self.mean),
+            rstd: Some(self.rstd),
+        }
+    }
+}
+
+/// Where a run of groups writes its `mean` and `rstd`, if anywhere: the `i`-th group of the run
+/// at index `i`.
+#[derive(Debug, Default)]
+pub(crate) struct Stats<'a> {
+    mean: Option<SliceMut<'a>>,
+    rstd: Option<SliceMut<'a>>,
+}
+
+impl<'a> Stats<'a> {
+    /// Stores group `i`'s `mean` and `rstd`, each rounded once to the buffers' type.
+    #[inline]
+    pub fn set(&mut self, i: usize, (mean, rstd): (f64, f64)) {
+        if let Some(out) = &mut self.mean {
+            out.set(i, mean);
+        }
+        if let Some(out) = &mut self.rstd {
+            out.set(i, rstd);
+        }
+    }
+
+    /// The first `groups` groups' buffers, and the rest's (`groups` at most the buffers'
+    /// length).
+    #[cfg(feature = "rayon")]
+    pub fn split_at(self, groups: usize) -> (Stats<'a>, Stats<'a>) {
+        let (mean, mean_rest) = self.mean.map(|m| m.split_at_mut(groups)).unzip();
+        let (rstd, rstd_rest) = self.rstd.map(|r| r.split_at_mut(groups)).unzip();
+        (
+            Stats { mean, rstd },
+            Stats {
+                mean: mean_rest,
+                rstd: rstd_rest,
+            },
+        )
+    }
+
+    /// The number of groups the buffers hold (0 without buffers).
+    #[cfg(feature = "rayon")]
+    pub fn len(&self) -> usize {
+        self.mean.as_ref().map_or(0, SliceMut::len)
     }
 }

@@ -2,8 +2,10 @@
 //! output buffers), the sizes that follow from them, and the decisions made from those sizes:
 //! whether the output streams around the caches, and how the work is shared among threads.
 
+use crate::element::sealed::Sealed;
+use crate::element::Element;
 use crate::error::GroupNormError;
-use crate::params::{GroupNorm, Layout, StatsBuffers};
+use crate::params::{Activation, GroupNorm, Layout, StatsBuffers};
 use core::ops::Range;
 
 /// Values per block of a group: the unit of the statistics pass, merged in order. A multiple of
@@ -31,6 +33,7 @@ pub(crate) struct Plan {
     /// The layout the call takes: channels-last only where it differs from contiguous (more
     /// than one value per channel).
     layout: Layout,
+    activation: Activation,
     channels: usize,
     channels_per_group: usize,
     /// `prod(spatial)`, the values per channel.
@@ -65,13 +68,14 @@ pub(crate) enum Threading {
 
 impl Plan {
     /// Checks the arguments of a call and plans it. On error nothing has been written.
-    pub fn new(
+    pub fn new<E: Element>(
         params: &GroupNorm<'_>,
-        input: &[f32],
-        y: &[f32],
+        input: &[E],
+        y: &[E],
         stats: Option<&StatsBuffers<'_>>,
     ) -> Result<Plan, GroupNormError> {
         let sizes = check(params, input.len(), y.len(), stats.map(StatsBuffers::lens))?;
+        check_types(params, E::NAME, stats.map(StatsBuffers::type_name))?;
         let stream_output = streams(size_of_val(input));
         // With one value per channel, or one channel, both layouts are the same memory order.
         let channels = params.shape()[1];
@@ -90,6 +94,7 @@ impl Plan {
                 _ => threading(input.len(), sizes.group_len, stream_output),
             },
             layout,
+            activation: params.activation(),
             channels,
             channels_per_group: sizes.channels_per_group,
             channel_len: sizes.channel_len,
@@ -100,6 +105,10 @@ impl Plan {
 
     pub fn layout(&self) -> Layout {
         self.layout
+    }
+
+    pub fn activation(&self) -> Activation {
+        self.activation
     }
 
     /// `C`.
@@ -179,13 +188,13 @@ fn check(
             num_groups,
         });
     }
-    if let Some(w) = params.weight().filter(|w| w.len() != channels) {
+    if let Some(w) = params.weight_values().filter(|w| w.len() != channels) {
         return Err(GroupNormError::WeightLength {
             channels,
             len: w.len(),
         });
     }
-    if let Some(b) = params.bias().filter(|b| b.len() != channels) {
+    if let Some(b) = params.bias_values().filter(|b| b.len() != channels) {
         return Err(GroupNormError::BiasLength {
             channels,
             len: b.len(),
@@ -243,6 +252,34 @@ fn check(
         channel_len,
         group_len: channels_per_group.saturating_mul(channel_len),
     })
+}
+
+/// Checks the types of weight, bias and the statistics buffers (`stats`, the name of their
+/// type) against the input's (`input`, its name) as PyTorch does: parameters `float32` or the
+/// input's type, both of one type; statistics `float32` with `float32` parameters, else the
+/// input's type.
+fn check_types(
+    params: &GroupNorm<'_>,
+    input: &'static str,
+    stats: Option<&'static str>,
+) -> Result<(), GroupNormError> {
+    let weight = params.weight_values().map(|w| w.type_name());
+    let bias = params.bias_values().map(|b| b.type_name());
+    for found in weight.into_iter().chain(bias) {
+        if found != <f32 as Sealed>::NAME && found != input {
+            return Err(GroupNormError::ParameterType { input, found });
+        }
+    }
+    if let (Some(weight), Some(bias)) = (weight, bias) {
+        if weight != bias {
+            return Err(GroupNormError::ParameterTypesDiffer { weight, bias });
+        }
+    }
+    let expected = weight.or(bias).unwrap_or(input);
+    match stats {
+        Some(found) if found != expected => Err(GroupNormError::StatsType { expected, found }),
+        _ => Ok(()),
+    }
 }
 
 /// Whether a call whose input takes `input_bytes` streams from memory: input and output

@@ -2,6 +2,7 @@
 //! which runs them with each kernel's target features enabled.
 
 use crate::contiguous::GroupRun;
+use crate::params::Stats;
 use crate::plan::Plan;
 use crate::{GroupNorm, Kernel, Layout, ParseKernelError, StatsBuffers, KERNEL_NAMES};
 
@@ -26,9 +27,10 @@ fn streaming_stores_write_the_same_bits() {
                 let [plain, streamed] = [false, true].map(|streaming| {
                     let mut output = [0.0f32; 296 + 32];
                     let start = output.as_ptr().align_offset(64) + offset;
-                    let run = GroupRun::new(x, &mut output[start..start + len], 0, None, None);
+                    let run =
+                        GroupRun::new(x, &mut output[start..start + len], 0, Stats::default());
                     let plan = plan.with_stream_output(streaming);
-                    let normalize_groups = kernel.primitives().normalize_groups;
+                    let normalize_groups = kernel.primitives::<f32>().normalize_groups;
                     // SAFETY: `kernel` exists only where the CPU supports its instruction set.
                     unsafe { normalize_groups(&plan, &params, run) };
                     let mut bits = [0u32; 296];
@@ -258,7 +260,12 @@ fn channels_last_without_samples_is_empty() {
     for kernel in Kernel::available() {
         for shape in [[0, 2, 1 << 63], [0, 4, 3]] {
             let params = GroupNorm::new(&shape, 1).with_layout(Layout::ChannelsLast);
-            assert_eq!(kernel.run(&params, &[], &mut [], None), Ok(()), "{kernel}");
+            let none: [f32; 0] = [];
+            assert_eq!(
+                kernel.run(&params, &none, &mut [], None),
+                Ok(()),
+                "{kernel}"
+            );
         }
     }
 }

@@ -2,9 +2,8 @@
 //! which the statistics pass (`statistics`) and the output pass (`output`) are written once:
 //!
 //! * [`Vector`], the arithmetic: `LANES` values in `f32` lanes, whatever the element type;
-//! * [`Io`], memory: loads and stores of one element type, converted to and from the `f32`
-//!   lanes on the way. `f32` is the element type today; another (f16, bf16) is one more `Io`
-//!   implementation per instruction set, with the accumulation unchanged.
+//! * [`Io`], memory: loads and stores of one element type (`f32`, `F16`, `Bf16`), converted to
+//!   and from the `f32` lanes on the way, with the accumulation unchanged.
 
 use crate::element::Element;
 
@@ -26,6 +25,27 @@ pub(crate) unsafe trait Vector: Copy {
     /// # Safety
     /// The CPU supports this type's instruction set.
     unsafe fn add(self, rhs: Self) -> Self;
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    unsafe fn mul(self, rhs: Self) -> Self;
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    unsafe fn div(self, rhs: Self) -> Self;
+    /// The larger of each pair of lanes (either where one is NaN: only finite lanes take it).
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    unsafe fn max(self, rhs: Self) -> Self;
+    /// The smaller of each pair of lanes (as [`max`](Vector::max)).
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    unsafe fn min(self, rhs: Self) -> Self;
+    /// `2^n` for lanes holding integers `n` in `[-126, 127]`: the exponent field set directly.
+    ///
+    /// # Safety
+    /// The CPU supports this type's instruction set.
+    unsafe fn pow2(n: Self) -> Self;
     /// `self * factor + addend`, fused where the instruction set has FMA.
     ///
     /// # Safety
