@@ -10,8 +10,11 @@ single-threaded), run once in float32 and once in float64 on the same inputs
 upcast with ``.double()``. Nothing is computed by hand. Inputs come from
 ``torch.Generator().manual_seed(...)`` with a fixed seed per case, so the output
 is byte-for-byte reproducible. See vectors/README.md for the file format
-(schema version 2; every case written today is float32 with float32 parameters
-and no activation, contiguous except those of channels_last.json).
+(schema version 2). Every case is float32 with float32 parameters and no
+activation, contiguous except those of channels_last.json, except those of
+half_precision.json (float16 and bfloat16 input, run also in float32 on the
+values upcast) and silu.json (``F.silu`` after the GroupNorm, in float32, float16
+and bfloat16).
 
 Only torch, numpy and the Python standard library are used.
 """
@@ -25,18 +28,23 @@ import zlib
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 PINNED_TORCH = "2.15.0"
 FORMAT = "groupnorm-vectors"
 VERSION = 2
 GENERATOR = "vectors/export.py"
 
-# Values of the per-case keys of schema version 2. The exporter writes both layouts, and only
-# the first dtype and activation today; the others are defined by the schema for later cases
-# (see vectors/README.md).
+# Values of the per-case keys of schema version 2 (see vectors/README.md).
 LAYOUTS = ("contiguous", "channels_last")
 DTYPES = ("float32", "float16", "bfloat16")
 ACTIVATIONS = ("none", "silu")
+
+TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+SHORT = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
+# Machine epsilon of each type: the unit the exporter prints errors in.
+EPS = {"float32": 2.0 ** -23, "float16": 2.0 ** -10, "bfloat16": 2.0 ** -7}
+UNIT = {"float32": "eps32", "float16": "eps16", "bfloat16": "epsbf16"}
 
 # PyTorch's channels-last memory formats, by tensor rank. Other ranks have none.
 CHANNELS_LAST_FORMATS = {4: torch.channels_last, 5: torch.channels_last_3d}
@@ -185,22 +193,75 @@ def channels_last_run(x, weight, bias, num_groups, eps):
     return f32, f64_contiguous, f64_channels_last, note
 
 
+def to_type(t, dtype):
+    """t (float32) rounded to dtype and back to float32, which holds it exactly; None stays None.
+    No finite value may round to an infinity."""
+    if t is None:
+        return None
+    r = t.to(TORCH_DTYPES[dtype]).float()
+    assert bool((torch.isfinite(r) == torch.isfinite(t)).all()), f"a value overflows {dtype}"
+    return r
+
+
+def holds(t, dtype):
+    """Whether every value of the float32 tensor t is a value of dtype (NaN and +-inf are)."""
+    return torch.equal(torch.nan_to_num(to_type(t, dtype)), torch.nan_to_num(t)) and bool(
+        (torch.isnan(to_type(t, dtype)) == torch.isnan(t)).all())
+
+
+def stats_dtype(dtype, param_dtype, has_parameters):
+    """The type of PyTorch's mean and rstd: float32 when the parameters are float32 (its
+    mixed-type path, for half input) or the input is float32; else the input's type (half
+    parameters, or none). validate() checks every case against what PyTorch returned."""
+    if dtype == "float32" or (has_parameters and param_dtype == "float32"):
+        return "float32"
+    return dtype
+
+
+def typed_run(x, weight, bias, num_groups, eps, layout, dtype, param_dtype, activation):
+    """PyTorch on x (contiguous float32, logical shape, values of dtype) in the case's own types:
+    the input as dtype, weight and bias as param_dtype, in the layout's memory format where
+    PyTorch has one (4-D and 5-D), then F.silu in that type for a silu case. Returns
+    (y, mean, rstd) as float32 numpy arrays (exact: float32 holds the half types), y in the
+    layout's order."""
+    tdt, pdt = TORCH_DTYPES[dtype], TORCH_DTYPES[param_dtype]
+    conv = lambda t, d: None if t is None else t.to(d)
+    xt = x.to(tdt)
+    fmt = CHANNELS_LAST_FORMATS.get(x.dim()) if layout == "channels_last" else None
+    if fmt is not None:
+        xt = xt.contiguous(memory_format=fmt)
+        assert xt.is_contiguous(memory_format=fmt)
+    y, mean, rstd = native(xt, conv(weight, pdt), conv(bias, pdt), num_groups, eps)
+    assert y.dtype == tdt
+    want = TORCH_DTYPES[stats_dtype(dtype, param_dtype, weight is not None or bias is not None)]
+    assert mean.dtype == want and rstd.dtype == want, (mean.dtype, want)
+    if activation == "silu":
+        y = F.silu(y)
+        assert y.dtype == tdt
+    if fmt is not None:
+        assert y.is_contiguous(memory_format=fmt)
+    return memory_order(y.float(), layout), flat_np(mean.float()), flat_np(rstd.float())
+
+
 class Case:
     def __init__(self, name, description, x, num_groups, eps=1e-5, weight=None, bias=None,
                  layout="contiguous", dtype="float32", param_dtype="float32", activation="none"):
         assert layout in LAYOUTS and dtype in DTYPES and param_dtype in DTYPES, name
         assert activation in ACTIVATIONS, name
-        # Only these are computed below so far; another dtype or activation needs its own
-        # input conversion and kernel call here first.
-        assert (dtype, param_dtype, activation) == ("float32", "float32", "none"), name
+        # PyTorch takes float32 parameters with any input, and half parameters only with
+        # input of the same type.
+        assert param_dtype in ("float32", dtype), name
         assert x.dtype == torch.float32
         assert NAME_RE.match(name), name
         c = x.shape[1]
         assert c % num_groups == 0, name
         if weight is not None:
             assert weight.dtype == torch.float32 and tuple(weight.shape) == (c,)
+            assert holds(weight, param_dtype), name
         if bias is not None:
             assert bias.dtype == torch.float32 and tuple(bias.shape) == (c,)
+            assert holds(bias, param_dtype), name
+        assert holds(x, dtype), name
         self.name = name
         self.description = description
         self.x = x.contiguous()  # logical (N, C, *spatial); render() writes it in layout order
@@ -215,8 +276,11 @@ class Case:
         # f32 and f64 are the expected blocks, (y, mean, rstd) with y in layout order.
         # f64_channels_last is PyTorch's float64 channels-last kernel, kept for comparison only.
         self.f64_channels_last = None
+        self.stats_dtype = stats_dtype(dtype, param_dtype, weight is not None or bias is not None)
 
-        if layout == "contiguous":
+        if (dtype, param_dtype, activation) != ("float32", "float32", "none"):
+            self._typed(description)
+        elif layout == "contiguous":
             y, mean, rstd = native(self.x, weight, bias, num_groups, self.eps)
             assert y.dtype == torch.float32 and tuple(y.shape) == tuple(x.shape)
             assert tuple(mean.shape) == (x.shape[0], num_groups)
@@ -230,9 +294,59 @@ class Case:
             self.f32, self.f64, self.f64_channels_last, note = channels_last_run(
                 self.x, weight, bias, num_groups, self.eps)
             self.description = f"{description} {note}"
+        if not hasattr(self, "blocks"):
+            self.blocks = [("float32", self.f32), ("float64", self.f64)]
         n = int(np.prod(x.shape))
         assert all(len(v[0]) == n and len(v[1]) == x.shape[0] * num_groups
-                   for v in (self.f32, self.f64))
+                   for _, v in self.blocks)
+
+    def _typed(self, description):
+        """The expected blocks of a case in a half type or with an activation.
+
+        * float64: PyTorch's contiguous float64 kernel on the values upcast (then F.silu in
+          float64), permuted to the layout's order, as for every channels-last case;
+        * the block named by dtype: PyTorch in the case's own types (typed_run);
+        * for a half type, "float32" too: PyTorch float32 on the input, weight and bias upcast,
+          in the same layout (its channels-last kernel for 4-D and 5-D), then F.silu in float32.
+        """
+        dbl = lambda t: None if t is None else t.double()
+        y, mean, rstd = native(self.x.double(), dbl(self.weight), dbl(self.bias),
+                               self.num_groups, self.eps)
+        assert y.dtype == torch.float64
+        if self.activation == "silu":
+            y = F.silu(y)
+        self.f64 = (memory_order(y, self.layout), flat_np(mean), flat_np(rstd))
+        args = (self.x, self.weight, self.bias, self.num_groups, self.eps, self.layout)
+        self.f32 = typed_run(*args, self.dtype, self.param_dtype, self.activation)
+        self.blocks = [(self.dtype, self.f32)]
+        if self.dtype != "float32":
+            self.f32_upcast = typed_run(*args, "float32", "float32", self.activation)
+            self.blocks.append(("float32", self.f32_upcast))
+        self.blocks.append(("float64", self.f64))
+        for (label, (y, mean, rstd)), t in zip(self.blocks, (self.dtype, "float32")):
+            if label == "float64":
+                continue
+            stats = self.stats_dtype if label == self.dtype else "float32"
+            assert holds(torch.from_numpy(y), t) and holds(torch.from_numpy(mean), stats), label
+            assert holds(torch.from_numpy(rstd), stats), label
+
+        kind = self.dtype
+        silu = " then F.silu in that type" if self.activation == "silu" else ""
+        if self.layout == "contiguous":
+            where = f"Expected {kind}: PyTorch in {kind}{silu}"
+        elif self.x.dim() in CHANNELS_LAST_FORMATS and self.x.shape[1] > 1:
+            where = f"Expected {kind}: PyTorch's channels-last kernel in {kind}{silu}"
+        else:
+            where = (f"PyTorch has no channels-last kernel for this input: expected {kind} is "
+                     f"its contiguous result in {kind}{silu}, permuted")
+        where += f" (mean and rstd {self.stats_dtype}, as PyTorch returns them)"
+        if self.dtype != "float32":
+            where += "; float32: the same in float32 on the values upcast"
+        where += ("; float64: PyTorch's contiguous float64 kernel on the values upcast"
+                  + (" then F.silu in float64" if self.activation == "silu" else "")
+                  + (", permuted to channels-last order" if self.layout == "channels_last"
+                     else "") + ".")
+        self.description = f"{description} {where}"
 
     def render(self):
         i = "      "
@@ -240,7 +354,8 @@ class Case:
         w = "null" if self.weight is None else arr(flat_np(self.weight), fmt_f32)
         b = "null" if self.bias is None else arr(flat_np(self.bias), fmt_f32)
 
-        def block(label, vals, fmt):
+        def block(label, vals):
+            fmt = fmt_f64 if label == "float64" else fmt_f32
             y, m, r = vals
             return (
                 f'{i}  "{label}": {{\n'
@@ -267,9 +382,7 @@ class Case:
             f"{i}\"weight\": {w},\n"
             f"{i}\"bias\": {b},\n"
             f"{i}\"expected\": {{\n"
-            + block(self.dtype, self.f32, fmt_f32)
-            + ",\n"
-            + block("float64", self.f64, fmt_f64)
+            + ",\n".join(block(label, vals) for label, vals in self.blocks)
             + "\n"
             f"{i}}}\n"
             "    }"
@@ -872,6 +985,330 @@ def channels_last_cases():
     return cases
 
 
+# --------------------------------------------------------------------------
+# float16 and bfloat16 input, and GroupNorm fused with SiLU
+# --------------------------------------------------------------------------
+
+HALF_TYPES = ("float16", "bfloat16")
+F16_MAX = 65504.0
+BF16_MAX = float(torch.finfo(torch.bfloat16).max)
+
+
+def typed_affine(name, c, params, dtype):
+    """(weight, bias, param_dtype) for params "float32" (PyTorch's mixed-type path for half
+    input), "same" (the input's type) or "none" (param_dtype is then the input's type, the type
+    of PyTorch's mean and rstd there)."""
+    if params == "none":
+        return None, None, dtype
+    w, b = affine(name, c)
+    if params == "float32":
+        return w, b, "float32"
+    return to_type(w, dtype), to_type(b, dtype), dtype
+
+
+def params_str(params, dtype):
+    return {"float32": "float32 weight and bias (PyTorch's mixed-type path)",
+            "same": f"{dtype} weight and bias", "none": "no affine"}[params]
+
+
+def layout_str(layout):
+    return "stored channels-last" if layout == "channels_last" else "contiguous"
+
+
+def typed_case(name, desc, x, g, dtype, layout="contiguous", eps=1e-5, w=None, b=None,
+               param_dtype=None, activation="none"):
+    """A Case whose input is x rounded to dtype (and w, b to param_dtype, default dtype)."""
+    param_dtype = param_dtype or dtype
+    return Case(name, desc, to_type(x, dtype), g, eps, to_type(w, param_dtype),
+                to_type(b, param_dtype), layout=layout, dtype=dtype, param_dtype=param_dtype,
+                activation=activation)
+
+
+def half_precision_cases():
+    cases = []
+    params_cycle = ("float32", "same", "none")
+
+    def add(name, desc, x, g, dtype, layout, params, eps=1e-5):
+        w, b, pdt = typed_affine(name, x.shape[1], params, dtype)
+        cases.append(typed_case(name, f"{desc} {dtype}, {layout_str(layout)}, "
+                                f"{params_str(params, dtype)}.", x, g, dtype, layout, eps, w, b,
+                                pdt))
+
+    for di, dtype in enumerate(HALF_TYPES):
+        t = SHORT[dtype]
+        # the notebook's layer on the notebook's input: nn.GroupNorm's float32 parameters with
+        # half input take PyTorch's mixed-type path
+        x = torch.arange(100.0, dtype=torch.float32).reshape(1, 4, 5, 5)
+        gn = torch.nn.GroupNorm(num_groups=2, num_channels=4)
+        for layout in LAYOUTS:
+            suffix = "" if layout == "contiguous" else "_channels_last"
+            case = typed_case(f"{t}_notebook{suffix}",
+                              f"nn.GroupNorm(2, 4) with default (float32) parameters on "
+                              f"arange(100) reshaped to (1, 4, 5, 5) in {dtype}, "
+                              f"{layout_str(layout)}.", x, 2, dtype, layout, gn.eps,
+                              gn.weight.detach().clone(), gn.bias.detach().clone(), "float32")
+            xt = x.to(TORCH_DTYPES[dtype])
+            if layout == "channels_last":
+                xt = xt.contiguous(memory_format=torch.channels_last)
+            y_module = gn(xt)
+            assert y_module.dtype == TORCH_DTYPES[dtype]
+            assert memory_order(y_module.float(), layout).tobytes() == case.f32[0].tobytes(), \
+                f"nn.GroupNorm output differs from native_group_norm in {dtype}"
+            cases.append(case)
+
+        # small shapes: C/G of 1, 3, 5 and 40; C around the vector widths; group lengths
+        # around 64; 5-D and 3-D inputs; each in both layouts, the parameters in turn float32,
+        # of the input's type and none
+        specs = [((2, 8, 3, 3), 8), ((2, 9, 3, 4), 3), ((2, 15, 2, 3), 3), ((1, 40, 2, 2), 1),
+                 ((2, 7, 3, 3), 7), ((2, 8, 2, 3), 2), ((2, 9, 2, 2), 3), ((1, 15, 3, 3), 5),
+                 ((1, 16, 3, 3), 4), ((1, 17, 3, 3), 1), ((1, 33, 2, 2), 11), ((1, 7, 9), 1),
+                 ((1, 4, 4, 4), 1), ((1, 16, 2, 2), 1), ((1, 5, 13), 1), ((1, 13, 5, 1), 1),
+                 ((2, 6, 2, 3, 4), 3), ((1, 8, 2, 2, 4), 2), ((2, 6, 10), 2)]
+        for i, (shape, g) in enumerate(specs):
+            c = shape[1]
+            group_len = c // g * int(np.prod(shape[2:]))
+            for li, layout in enumerate(LAYOUTS):
+                params = params_cycle[(i + li + di) % 3]
+                name = f"{t}_{shape_str(shape)}_g{g}" + ("_cl" if li else "")
+                x = randn(name, shape)
+                offset = 3.0 if i % 3 == 0 else 0.0
+                add(name, f"{shape_str(shape)} with {g} group(s) of {c // g} channel(s) "
+                    f"({group_len} values){', data offset by +3' if offset else ''}, in",
+                    x + offset, g, dtype, layout, params)
+
+        # longer groups, and H*W = 1024, where PyTorch's channels-last kernel changes strategy
+        longer = {"float16": [((1, 4, 32, 32), 1, "contiguous", "float32"),
+                              ((1, 2, 32, 32), 2, "channels_last", "none")],
+                  "bfloat16": [((1, 2, 32, 32), 1, "channels_last", "same"),
+                               ((1, 3, 24, 24), 1, "contiguous", "float32")]}
+        for shape, g, layout, params in longer[dtype]:
+            name = f"{t}_long_{shape_str(shape)}_g{g}" + ("_cl" if layout == "channels_last"
+                                                          else "")
+            group_len = shape[1] // g * int(np.prod(shape[2:]))
+            add(name, f"{group_len} values per group: {shape_str(shape)} with {g} group(s), in",
+                randn(name, shape), g, dtype, layout, params)
+
+        # means far from zero: x = 10^k + randn (spread 1), rounded to the type, which keeps
+        # only a few levels around the mean for the larger k
+        for k in range(1, 5):
+            for layout in LAYOUTS:
+                name = f"{t}_offset_1e{k}" + ("_cl" if layout == "channels_last" else "")
+                shape = (1, 32, 4, 4)
+                params = ("float32", "same")[di] if k % 2 == 0 else "none"
+                add(name, f"x = 1e{k} + randn on {shape_str(shape)} with 8 groups of 64, "
+                    f"rounded to", 10.0 ** k + randn(name, shape), 8, dtype, layout, params)
+
+        # NaN and infinities in groups, with the other groups finite; group k of batch n is
+        # x[n, 2k:2k+2]
+        inf, nan = float("inf"), float("nan")
+        shape = (2, 6, 4, 4)
+        for li, layout in enumerate(LAYOUTS):
+            name = f"{t}_nonfinite" + ("_cl" if li else "")
+            x = randn(name, shape)
+            x[0, 2, 1, 1] = nan   # batch 0 group 1, in the middle
+            x[1, 0, 0, 0] = inf   # batch 1 group 0, first
+            x[1, 5, 3, 3] = -inf  # batch 1 group 2, last
+            add(name, "NaN in the middle of batch 0 group 1, +Inf first in batch 1 group 0, "
+                "-Inf last in batch 1 group 2, the other groups finite; in", x, 3, dtype,
+                layout, params_cycle[(li + di) % 3])
+        name = f"{t}_posinf_and_neginf_same_group"
+        x = randn(name, shape)
+        x[0, 0, 1, 2], x[0, 1, 2, 3] = inf, -inf
+        add(name, "Batch 0 group 0 holds both +Inf and -Inf, the other groups finite; in", x, 3,
+            dtype, "contiguous", ("same", "float32")[di])
+        name = f"{t}_nonfinite_weight"
+        x = 0.5 + randn(name, shape)
+        w, b = affine(name, 6)
+        w[0], w[3], w[4] = inf, -inf, nan
+        pdt = ("float32", dtype)[di]
+        cases.append(typed_case(name, f"x = 0.5 + randn in {dtype}, {pdt} weight +Inf on "
+                                f"channel 0, -Inf on 3 and NaN on 4, random bias: y is +-Inf or "
+                                f"NaN there by the signs of x and the mean.", x, 3, dtype,
+                                "contiguous", 1e-5, w, b, pdt))
+
+    # the ends of the types' ranges
+    f16, bf16 = "float16", "bfloat16"
+    for layout in LAYOUTS:
+        cl = "_cl" if layout == "channels_last" else ""
+        cases.append(typed_case(f"f16_alternating_max{cl}", "x = +65504, -65504, ... (the "
+                                "float16 maximum; mean 0, variance 65504^2, beyond float16 but "
+                                "not float32), no affine: y = +-1.", alternating((1, 4, 4, 4),
+                                F16_MAX), 2, f16, layout))
+        cases.append(typed_case(f"bf16_alternating_max{cl}", "x = +max, -max, ... (the "
+                                "bfloat16 maximum, 3.39e38), no affine: PyTorch's float32 "
+                                "squares overflow.", alternating((1, 4, 4, 4), BF16_MAX), 2,
+                                bf16, layout))
+    name = "f16_near_max"
+    w, b = affine(name, 6)
+    cases.append(typed_case(name, "x = 65504 * uniform(-1, 1) in float16, float32 weight and "
+                            "bias.", uniform_pm1(name, (2, 6, 4, 4)) * F16_MAX, 3, f16,
+                            "contiguous", 1e-5, w, b, "float32"))
+    name = "f16_near_max_cl"
+    cases.append(typed_case(name, "x = 65504 * uniform(-1, 1) in float16, stored "
+                            "channels-last, no affine.", uniform_pm1(name, (2, 6, 4, 4)) * F16_MAX,
+                            3, f16, "channels_last"))
+    # float16 subnormals: multiples of 2^-24 below 2^-14
+    for name, k, eps, params, what in [
+            ("f16_subnormal", 1000, 1e-5, "float32", "eps 1e-5, which dominates the variance"),
+            ("f16_subnormal_eps_0", 1000, 0.0, "none",
+             "eps 0: rstd about 3e4, within float16"),
+            ("f16_subnormal_rstd_overflows", 20, 0.0, "none",
+             "eps 0: rstd about 1.4e6, beyond float16, so PyTorch's float16 rstd is inf "
+             "(its y is finite)")]:
+        ints = torch.randint(-k, k + 1, (2, 4, 4, 4), generator=gen(name), dtype=torch.int64)
+        x = (ints.double() * 2.0 ** -24).float()
+        assert bool((x.abs() < 2.0 ** -14).all())
+        w, b, pdt = typed_affine(name, 4, params, f16)
+        cases.append(typed_case(name, f"float16 subnormals: x = n * 2^-24 with integer n in "
+                                f"[-{k}, {k}], {what}; {params_str(params, f16)}.", x, 2, f16,
+                                "contiguous", eps, w, b, pdt))
+    # bfloat16 subnormals (multiples of 2^-133 below 2^-126), whose float32 squares underflow
+    for name, eps in [("bf16_subnormal", 1e-5), ("bf16_subnormal_eps_0", 0.0)]:
+        ints = torch.randint(-100, 101, (2, 4, 4, 4), generator=gen(name), dtype=torch.int64)
+        x = (ints.double() * 2.0 ** -133).float()
+        cases.append(typed_case(name, f"bfloat16 subnormals: x = n * 2^-133 with integer n in "
+                                f"[-100, 100], eps {eps!r}, no affine (PyTorch's float32 squares "
+                                f"underflow{': rstd inf' if eps == 0 else ''}).", x, 2, bf16,
+                                "contiguous", eps))
+    # weights and biases at the float16 maximum, where y fits; and a y beyond it
+    x = alternating((1, 4, 4, 4), 1.0)
+    cases.append(typed_case("f16_max_weight_and_bias", "x = +1, -1, ... (|x - mean| * rstd just "
+                            "below 1), float16 weights 65504, -65504, 1, 0.5 and biases 0, 1, "
+                            "65504, -65504: y is about +-65504 and fits in float16.", x, 2, f16,
+                            "contiguous", 1e-5, torch.tensor([F16_MAX, -F16_MAX, 1.0, 0.5]),
+                            torch.tensor([0.0, 1.0, F16_MAX, -F16_MAX])))
+    cases.append(typed_case("bf16_max_weight_and_bias_cl", "x = +1, -1, ..., bfloat16 weights "
+                            "+-max, 1, 0.5 and biases 0, 1, +-max (3.39e38): y is about +-max "
+                            "and fits in bfloat16.", x, 2, bf16, "channels_last", 1e-5,
+                            torch.tensor([BF16_MAX, -BF16_MAX, 1.0, 0.5]),
+                            torch.tensor([0.0, 1.0, BF16_MAX, -BF16_MAX])))
+    x = torch.tensor([3.0, -1.0, -1.0, -1.0]).repeat(8).reshape(1, 2, 4, 4)
+    cases.append(typed_case("f16_y_overflows", "x = 3, -1, -1, -1, ... (mean 0, the 3s at z = "
+                            "1.73), float16 weight 65504 and -65504: y = +-1.13e5 at the 3s, "
+                            "beyond float16, so PyTorch's float16 y is +-inf there.", x, 1, f16,
+                            "contiguous", 1e-5, torch.tensor([F16_MAX, -F16_MAX]), None))
+    report_typed(cases)
+    return cases
+
+
+def silu_cases():
+    cases = []
+    for di, dtype in enumerate(DTYPES):
+        t = SHORT[dtype]
+        # parameters: float32 always for float32 input; for half input float32 or its own type
+        pdt_of = lambda i: "float32" if dtype == "float32" or i % 2 == 0 else dtype
+
+        def add(name, desc, x, g, layout, w=None, b=None, pdt=None, eps=1e-5):
+            pdt = pdt or (dtype if w is None and b is None else "float32")
+            where = "" if dtype == "float32" else f" in {dtype}"
+            if w is None and b is None:
+                params = "no affine"
+            elif b is None:
+                params = f"{pdt} weight, no bias"
+            elif w is None:
+                params = f"{pdt} bias, no weight"
+            else:
+                params = f"{pdt} weight and bias"
+            cases.append(typed_case(name, f"silu(GroupNorm(x)): {desc}{where}, "
+                                    f"{layout_str(layout)}, {params}.", x, g, dtype, layout, eps,
+                                    w, b, pdt, "silu"))
+
+        # the notebook's layer followed by SiLU
+        x = torch.arange(100.0, dtype=torch.float32).reshape(1, 4, 5, 5)
+        add(f"silu_{t}_notebook", "nn.GroupNorm(2, 4) (weight 1, bias 0) on arange(100) "
+            "reshaped to (1, 4, 5, 5)", x, 2, "contiguous", torch.ones(4), torch.zeros(4),
+            "float32")
+        # group lengths around 64, 5-D, both layouts, with and without affine
+        specs = [((2, 7, 3, 3), 1), ((2, 8, 4, 4), 2), ((1, 5, 13), 1), ((1, 6, 2, 2, 4), 3)]
+        for i, (shape, g) in enumerate(specs):
+            group_len = shape[1] // g * int(np.prod(shape[2:]))
+            for li, layout in enumerate(LAYOUTS):
+                name = f"silu_{t}_{shape_str(shape)}_g{g}" + ("_cl" if li else "")
+                aff = (i + li) % 2 == 0
+                w, b = affine(name, shape[1]) if aff else (None, None)
+                add(name, f"{shape_str(shape)} with {g} group(s) of {group_len} values",
+                    randn(name, shape), g, layout, w, b, pdt_of(i) if aff else None)
+        # a Stable-Diffusion-like layer, kept small
+        layout = ("channels_last", "channels_last", "contiguous")[di]
+        name = f"silu_{t}_sd_1x64x8x8_g32" + ("_cl" if layout == "channels_last" else "")
+        w, b = affine(name, 64)
+        add(name, "a Stable-Diffusion-like layer (1, 64, 8, 8) with 32 groups",
+            randn(name, (1, 64, 8, 8)), 32, layout, w, b, pdt_of(di + 1))
+        # large |z|: weights +-50, so z reaches about +-150 and sigmoid saturates
+        for li, layout in enumerate(LAYOUTS):
+            name = f"silu_{t}_weight_50" + ("_cl" if li else "")
+            w = 50.0 * torch.tensor([1.0, -1.0] * 4)
+            b = 3.0 * randn(name, (8,), salt=2)
+            add(name, "weights +50 and -50 and random biases (|z| up to about 150) on "
+                "(2, 8, 4, 4) with 4 groups", randn(name, (2, 8, 4, 4)), 4, layout, w, b,
+                pdt_of(li))
+        # means far from zero
+        for k, li in [(1, 0), (3, 1)]:
+            name = f"silu_{t}_offset_1e{k}" + ("_cl" if li else "")
+            w, b = affine(name, 32)
+            add(name, f"x = 1e{k} + randn on (1, 32, 4, 4) with 8 groups, random affine",
+                10.0 ** k + randn(name, (1, 32, 4, 4)), 8, LAYOUTS[li], w, b, pdt_of(k + li))
+        # non-finite z: NaN and infinities in the input, and an infinite weight, where
+        # z = +-inf gives silu(+inf) = inf and silu(-inf) = NaN
+        inf, nan = float("inf"), float("nan")
+        name = f"silu_{t}_nonfinite"
+        x = randn(name, (2, 6, 2, 2))
+        x[0, 0, 1, 0] = nan   # batch 0 group 0
+        x[1, 3, 0, 1] = inf   # batch 1 group 1
+        x[1, 4, 0, 0] = -inf  # batch 1 group 2
+        w, b = affine(name, 6)
+        w[2] = inf
+        add(name, "NaN in batch 0 group 0, +Inf in batch 1 group 1, -Inf in batch 1 group 2, "
+            "and weight +Inf on channel 2 (z = +-inf there: silu(+inf) = +inf, silu(-inf) = "
+            "NaN), on (2, 6, 2, 2) with 3 groups", x, 3, "contiguous", w, b, pdt_of(0))
+        # one parameter of the two
+        for name, which in [(f"silu_{t}_weight_only_cl", "w"), (f"silu_{t}_bias_only", "b")]:
+            w, b = affine(name, 4)
+            w, b = (w, None) if which == "w" else (None, b)
+            layout = "channels_last" if which == "w" else "contiguous"
+            add(name, "(2, 4, 3, 3) with 2 groups", randn(name, (2, 4, 3, 3)), 2, layout, w, b,
+                pdt_of(1 if which == "w" else 0))
+    check_names(cases)
+    report_typed(cases)
+    return cases
+
+
+def check_names(cases):
+    """In half_precision.json and silu.json, a channels-last case's name ends in _cl or
+    _channels_last, and only such a case's name does (vectors/README.md says so)."""
+    for case in cases:
+        marked = case.name.endswith("_cl") or case.name.endswith("_channels_last")
+        assert marked == (case.layout == "channels_last"), case.name
+
+
+def report_typed(cases):
+    """Print, per case and then at worst per type and layout, how far PyTorch's result in the
+    case's own type is from its float64 result, in eps of that type of max(1, |y64|); and, for
+    the half types, how far its float32 result on the values upcast is, in eps32."""
+    worst = {}
+    print("PyTorch in the case's type vs float64 (y, in eps of the type of max(1, |y64|)):")
+    for case in cases:
+        y64 = case.f64[0]
+        fin = np.isfinite(y64)
+        scale = np.maximum(1.0, np.abs(y64[fin]))
+
+        def err(y, eps):
+            y = y.astype(np.float64)[fin]
+            with np.errstate(invalid="ignore"):
+                d = np.where(np.isfinite(y), np.abs(y - y64[fin]), np.inf)
+            return float((d / (eps * scale)).max()) if d.size else 0.0
+        native_err = err(case.f32[0], EPS[case.dtype])
+        line = f"  {case.name}: {native_err:.3g} {UNIT[case.dtype]}"
+        if case.dtype != "float32":
+            line += f"; float32 on the values upcast {err(case.f32_upcast[0], EPS['float32']):.3g} eps32"
+        print(line)
+        key = (case.dtype, case.layout)
+        if native_err >= worst.get(key, (-1.0, ""))[0]:
+            worst[key] = (native_err, case.name)
+    for (dtype, layout), (e, name) in sorted(worst.items()):
+        print(f"  worst {dtype} {layout}: {e:.3g} {UNIT[dtype]} ({name})")
+
+
 def report_channels_last_float64(cases):
     """Print how far PyTorch's float64 channels-last kernel is from its contiguous one.
 
@@ -983,15 +1420,25 @@ def validate(text, torch_version, cases):
             else:
                 _same_bits(_decode(got[key], np.float32), flat_np(t), f"{lbl}.{key}")
         exp = got["expected"]
-        assert list(exp) == [case.dtype, "float64"], lbl
-        for dname, dtype, want in ((case.dtype, np.float32, case.f32),
-                                   ("float64", np.float64, case.f64)):
+        labels = [case.dtype] + (["float32"] if case.dtype != "float32" else []) + ["float64"]
+        assert list(exp) == labels == [label for label, _ in case.blocks], lbl
+        for dname, want in case.blocks:
+            dtype = np.float64 if dname == "float64" else np.float32
             assert list(exp[dname]) == ["y", "mean", "rstd"], lbl
             for key, w in zip(("y", "mean", "rstd"), want):
                 assert w.dtype == dtype
-                _same_bits(_decode(exp[dname][key], dtype), w, f"{lbl}.{dname}.{key}")
-        assert len(exp[case.dtype]["y"]) == n
-        assert len(exp[case.dtype]["mean"]) == case.x.shape[0] * case.num_groups
+                parsed = _decode(exp[dname][key], dtype)
+                _same_bits(parsed, w, f"{lbl}.{dname}.{key}")
+                if dname == case.dtype:
+                    # values of the case's type: y of dtype, mean and rstd of the stats type
+                    t = case.dtype if key == "y" else case.stats_dtype
+                    assert holds(torch.from_numpy(parsed), t), f"{lbl}.{dname}.{key}"
+            assert len(exp[dname]["y"]) == n
+            assert len(exp[dname]["mean"]) == case.x.shape[0] * case.num_groups
+        assert holds(torch.from_numpy(xin), case.dtype), lbl
+        for key in ("weight", "bias"):
+            if got[key] is not None:
+                assert holds(torch.from_numpy(_decode(got[key], np.float32)), case.param_dtype)
 
 
 def main():
@@ -1009,6 +1456,8 @@ def main():
         ("large_offset.json", large_offset_cases),
         ("extreme_arguments.json", extreme_argument_cases),
         ("channels_last.json", channels_last_cases),
+        ("half_precision.json", half_precision_cases),
+        ("silu.json", silu_cases),
     ]
     seen = set()
     with torch.no_grad():

@@ -47,17 +47,23 @@ Options:
 Verdicts, per subject and case (the tolerances are derived in conformance/src/check.rs):
   PASS              every value within the subject's tolerance of PyTorch float64, NaN and
                     infinities exactly where float64 has them, and the worst y error at most
-                    PyTorch float32's on that case + 1 eps32 (at least one ulp of y). The
-                    tolerance of a kernel or a results file: y within 16 eps32 of
-                    max(1, |y64|), mean within 4 eps32 of |mean| + spread, rstd within 8 eps32
-                    relative (mean and rstd where the subject gives them); of the f64
-                    reference: f64 rounding scaled by the group's condition.
+                    PyTorch's in the case's type + 1 eps of that type (at least one ulp of y;
+                    for a float32 case, PyTorch float32's + 1 eps32). The tolerance of a
+                    kernel or a results file: y within 16 eps32 of max(1, |y64|), mean within
+                    4 eps32 of |mean| + spread, rstd within 8 eps32 relative (mean and rstd
+                    where the subject gives them), each plus half an ulp of its type where that
+                    is float16 or bfloat16 (an infinity passes where the value rounds to one),
+                    with or without SiLU; of the f64 reference: f64 rounding scaled by the
+                    group's condition (by 1.5 more with SiLU).
   FAIL              any of these not met, or no output; each failure is listed below the table.
   not supported     the subject does not run such cases (a layout, element type or activation
                     it lacks, or no entry in RESULTS); counted and listed, neither pass nor fail.
-Columns: `ours (eps32)` and `PyTorch f32 (eps32)` are the worst |y - y64| / (eps32 *
-max(1, |y64|)) of the subject and of PyTorch float32; the summary grades them per case:
-worst, median, and how many cases are within 1, 4 and 16 eps32.
+Columns: `ours (eps)` and `PyTorch (eps)` are the worst |y - y64| / (eps * max(1, |y64|)) of
+the subject and of PyTorch's own result in the case's type, eps that of the case's `type`
+(eps32 = 2^-23, eps16 = 2^-10, epsbf16 = 2^-7); `PyTorch f32 (eps32)` is PyTorch float32 on
+the case's values (upcast for float16 and bfloat16), in eps32, shown and not compared with.
+The summary grades them per case: worst, median, and how many cases are within 1, 4 and 16
+eps, over the float32 cases in eps32 and over each half type's cases in its own eps.
 
 Exit status: 0 when no case fails, 1 when any fails, 2 on a usage or file error or when the
 files hold no case at all.";

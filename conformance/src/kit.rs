@@ -40,8 +40,8 @@ use groupnorm_reference::GroupNormOutput;
 use std::convert::Infallible;
 
 pub use crate::run::{
-    run, run_at, Inputs, KernelOutput, Offsets, RunError, INPUT_PADDING, PAD, SECOND_SENTINEL,
-    SENTINEL,
+    run, run_at, run_variant, Inputs, KernelOutput, Offsets, RunError, INPUT_PADDING, PAD,
+    SECOND_SENTINEL, SENTINEL,
 };
 
 /// The environment variable naming the kernels this machine must run, comma-separated in the

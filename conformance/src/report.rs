@@ -4,7 +4,7 @@
 use crate::check::{self, Accuracy, PYTORCH_MARGIN_EPS32};
 use crate::format::{format_abs, format_eps, format_units};
 use crate::subject::{CaseInputs, Precision, Subject};
-use crate::variant::{SchemaName, Variant};
+use crate::variant::{Activation, DType, SchemaName, Variant};
 use crate::vectors::Case;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -32,10 +32,15 @@ pub struct CaseReport {
     pub variant: Variant,
     pub verdict: Verdict,
     /// The subject's `y` against PyTorch float64, where it ran (`None` when not supported; an
-    /// infinite error when it gave no output).
+    /// infinite error when it gave no output); `type_units` in the case's type.
     pub ours: Option<Accuracy>,
-    /// PyTorch float32's `y` against PyTorch float64.
+    /// PyTorch's `y` in the case's type (PyTorch float32 for a float32 case) against PyTorch
+    /// float64, `type_units` in that type.
     pub pytorch: Accuracy,
+    /// PyTorch float32's `y` on the case's values against PyTorch float64, in eps32: `pytorch`
+    /// for a float32 case, the `expected.float32` block of a half-type case (`None` where it
+    /// has none).
+    pub pytorch_float32: Option<Accuracy>,
 }
 
 impl CaseReport {
@@ -54,7 +59,8 @@ pub struct SubjectReport {
     pub cases: Vec<CaseReport>,
 }
 
-/// The worst error per case of one implementation, over a set of cases, in eps32.
+/// The worst error per case of one implementation, over a set of cases, in eps32 (or, in
+/// [`TypeGrades`], in the epsilon of a half type).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Grades {
     /// Cases graded.
@@ -81,16 +87,29 @@ impl Grades {
     }
 }
 
+/// The grades of the cases of one half type, in units of its epsilon (`eps16`, `epsbf16`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeGrades {
+    pub dtype: DType,
+    /// The subject's worst `y` error per case, over the cases of `dtype` it ran.
+    pub ours: Grades,
+    /// PyTorch's in `dtype`, over the same cases.
+    pub pytorch: Grades,
+}
+
 /// A subject's counts and grades.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub not_supported: usize,
-    /// The subject's worst `y` error per case, over the cases it ran.
+    /// The subject's worst `y` error per case, in eps32, over the float32 cases it ran.
     pub ours: Grades,
     /// PyTorch float32's, over the same cases.
     pub pytorch: Grades,
+    /// The same for the cases of each half type it ran (float16, then bfloat16), in units of
+    /// that type's epsilon, beside PyTorch's in that type; empty where it ran none.
+    pub half_types: Vec<TypeGrades>,
 }
 
 impl SubjectReport {
@@ -101,13 +120,38 @@ impl SubjectReport {
 
     pub fn summary(&self) -> Summary {
         let count = |f: fn(&Verdict) -> bool| self.cases.iter().filter(|c| f(&c.verdict)).count();
-        let ran = || self.cases.iter().filter_map(|c| Some((c.ours?, c)));
+        let ran = |dtype: DType| {
+            self.cases
+                .iter()
+                .filter(move |c| c.variant.dtype == dtype)
+                .filter_map(|c| Some((c.ours?, c)))
+        };
+        let grades = |dtype: DType| {
+            (
+                Grades::of(ran(dtype).map(|(ours, c)| (ours.type_units, c.case.as_str()))),
+                Grades::of(ran(dtype).map(|(_, c)| (c.pytorch.type_units, c.case.as_str()))),
+            )
+        };
+        let (ours, pytorch) = grades(DType::Float32);
+        let half_types = [DType::Float16, DType::BFloat16]
+            .into_iter()
+            .filter(|&d| ran(d).next().is_some())
+            .map(|dtype| {
+                let (ours, pytorch) = grades(dtype);
+                TypeGrades {
+                    dtype,
+                    ours,
+                    pytorch,
+                }
+            })
+            .collect();
         Summary {
             passed: count(|v| matches!(v, Verdict::Pass)),
             failed: count(|v| matches!(v, Verdict::Fail(_))),
             not_supported: count(|v| matches!(v, Verdict::NotSupported(_))),
-            ours: Grades::of(ran().map(|(ours, c)| (ours.eps32_units, c.case.as_str()))),
-            pytorch: Grades::of(ran().map(|(_, c)| (c.pytorch.eps32_units, c.case.as_str()))),
+            ours,
+            pytorch,
+            half_types,
         }
     }
 }
@@ -138,10 +182,7 @@ pub fn check_subject<'a>(
                         (verdict, Some(checks.ours))
                     }
                     Err(why) => {
-                        let none = Accuracy {
-                            max_abs: f64::INFINITY,
-                            eps32_units: f64::INFINITY,
-                        };
+                        let none = Accuracy::none(case.variant.dtype);
                         (Verdict::Fail(vec![format!("no output: {why}")]), Some(none))
                     }
                 },
@@ -154,7 +195,8 @@ pub fn check_subject<'a>(
                 variant: case.variant,
                 verdict,
                 ours,
-                pytorch: Accuracy::of_pytorch_f32(case),
+                pytorch: Accuracy::of_pytorch(case),
+                pytorch_float32: Accuracy::of_pytorch_in_float32(case),
             }
         })
         .collect();
@@ -170,9 +212,20 @@ fn tolerance_words(precision: Precision) -> &'static str {
     match precision {
         Precision::Float32 => {
             "y within 16 eps32 of max(1, |y64|), mean within 4 eps32 of |mean| + spread, \
-             rstd within 8 eps32 relative (check (c))"
+             rstd within 8 eps32 relative, each plus half an ulp of its type where that is \
+             float16 or bfloat16 (check (c))"
         }
-        Precision::Float64 => "f64 rounding scaled by the group's condition (check (a))",
+        Precision::Float64 => {
+            "f64 rounding scaled by the group's condition, by 1.5 more with SiLU (check (a))"
+        }
+    }
+}
+
+/// The type column: the case's dtype, and its activation where it has one.
+fn type_words(variant: &Variant) -> String {
+    match variant.activation {
+        Activation::None => variant.dtype.schema_name().to_owned(),
+        a => format!("{} {}", variant.dtype.schema_name(), a.schema_name()),
     }
 }
 
@@ -220,8 +273,11 @@ pub fn render(reports: &[SubjectReport]) -> String {
     for report in reports {
         let _ = writeln!(
             out,
-            "## {}\n\nTolerance: {}; and per case, the worst y error at most PyTorch float32's \
-             + {} eps32.\n",
+            "## {}\n\nTolerance: {}; and per case, the worst y error at most PyTorch's in the \
+             case's type + {} eps of that type.\n\nErrors of y against PyTorch float64 in eps \
+             of max(1, |y64|), eps that of the case's type (eps32 = 2^-23, eps16 = 2^-10, \
+             epsbf16 = 2^-7): ours, and PyTorch's own result in the case's type; PyTorch f32 is \
+             PyTorch float32 on the case's values (upcast for float16 and bfloat16), in eps32.\n",
             report.subject,
             tolerance_words(report.precision),
             format_units(PYTORCH_MARGIN_EPS32)
@@ -231,18 +287,22 @@ pub fn render(reports: &[SubjectReport]) -> String {
             "shape",
             "G",
             "eps",
+            "type",
             "ours max abs",
-            "ours (eps32)",
+            "ours (eps)",
+            "PyTorch (eps)",
             "PyTorch f32 (eps32)",
             "result",
         ];
-        let right = [false, false, true, true, true, true, true, false];
+        let right = [
+            false, false, true, true, false, true, true, true, true, false,
+        ];
         let rows: Vec<Vec<String>> = report
             .cases
             .iter()
             .map(|r| {
                 let (abs, units) = match r.ours {
-                    Some(ours) => (format_abs(ours.max_abs), format_units(ours.eps32_units)),
+                    Some(ours) => (format_abs(ours.max_abs), format_units(ours.type_units)),
                     None => ("-".into(), "-".into()),
                 };
                 vec![
@@ -250,9 +310,12 @@ pub fn render(reports: &[SubjectReport]) -> String {
                     r.shape.clone(),
                     r.num_groups.to_string(),
                     format_eps(r.eps),
+                    type_words(&r.variant),
                     abs,
                     units,
-                    format_units(r.pytorch.eps32_units),
+                    format_units(r.pytorch.type_units),
+                    r.pytorch_float32
+                        .map_or("-".into(), |a| format_units(a.eps32_units)),
                     match r.verdict {
                         Verdict::Pass => "PASS",
                         Verdict::Fail(_) => "FAIL",
@@ -290,21 +353,26 @@ pub fn render(reports: &[SubjectReport]) -> String {
     out
 }
 
-/// The summary table alone: one row per subject and one for PyTorch float32 on its cases.
+/// The summary table alone: one row per subject and one for PyTorch float32 on its float32
+/// cases; then, for each half type the subject ran, a row for its cases of that type and one
+/// for PyTorch in that type, in units of the type's epsilon.
 pub fn render_summary(reports: &[SubjectReport]) -> String {
     let header = [
         "subject",
         "pass",
         "fail",
         "not supported",
-        "worst (eps32)",
+        "unit",
+        "worst",
         "worst case",
         "median",
         "<= 1",
         "<= 4",
         "<= 16",
     ];
-    let right = [false, true, true, true, true, false, true, true, true, true];
+    let right = [
+        false, true, true, true, false, true, false, true, true, true, true,
+    ];
     let grade_cells = |g: &Grades| {
         let (worst, case) = match &g.worst {
             Some((e, case)) => (format_units(*e), case.clone()),
@@ -316,6 +384,7 @@ pub fn render_summary(reports: &[SubjectReport]) -> String {
         cells
     };
     let mut rows = Vec::new();
+    let blank = || -> Vec<String> { vec![String::new(); 3] };
     for report in reports {
         let s = report.summary();
         let mut row = vec![
@@ -323,21 +392,34 @@ pub fn render_summary(reports: &[SubjectReport]) -> String {
             s.passed.to_string(),
             s.failed.to_string(),
             s.not_supported.to_string(),
+            "eps32".to_owned(),
         ];
         row.extend(grade_cells(&s.ours));
         rows.push(row);
-        let mut row = vec![
-            "  PyTorch float32, same cases".to_owned(),
-            "".into(),
-            "".into(),
-            "".into(),
-        ];
+        let mut row = vec!["  PyTorch float32, same cases".to_owned()];
+        row.extend(blank());
+        row.push("eps32".to_owned());
         row.extend(grade_cells(&s.pytorch));
         rows.push(row);
+        for t in &s.half_types {
+            let (name, unit) = (t.dtype.schema_name(), t.dtype.epsilon_name().to_owned());
+            let mut row = vec![format!("  its {name} cases")];
+            row.extend(blank());
+            row.push(unit.clone());
+            row.extend(grade_cells(&t.ours));
+            rows.push(row);
+            let mut row = vec![format!("  PyTorch {name}, same cases")];
+            row.extend(blank());
+            row.push(unit);
+            row.extend(grade_cells(&t.pytorch));
+            rows.push(row);
+        }
     }
     let mut out = String::from(
-        "## Summary\n\nWorst y error per case against PyTorch float64, in eps32 of \
-         max(1, |y64|).\n\n",
+        "## Summary\n\nWorst y error per case against PyTorch float64, in eps of \
+         max(1, |y64|): eps32 over the float32 cases (the subject's row and PyTorch float32's), \
+         and, for each half type, eps16 or epsbf16 over its cases, beside PyTorch's own \
+         result in that type.\n\n",
     );
     out.push_str(&table(&header, &right, &rows));
     let (passed, failed): (Vec<_>, Vec<_>) = reports.iter().partition(|r| r.passed());
@@ -367,16 +449,26 @@ fn number(v: f64) -> Value {
     }
 }
 
-fn grades_json(g: &Grades) -> Value {
-    json!({
-        "count": g.count,
-        "worst_eps32": g.worst.as_ref().map_or(Value::Null, |(e, _)| number(*e)),
-        "worst_case": g.worst.as_ref().map(|(_, c)| c.as_str()),
-        "median_eps32": g.median.map_or(Value::Null, number),
-        "within_1_eps32": g.within[0].1,
-        "within_4_eps32": g.within[1].1,
-        "within_16_eps32": g.within[2].1,
-    })
+/// `g` as JSON, its keys suffixed with the unit (`eps32`, `eps16`, `epsbf16`).
+fn grades_json(g: &Grades, unit: &str) -> Value {
+    let mut map = serde_json::Map::new();
+    map.insert("count".into(), json!(g.count));
+    map.insert(
+        format!("worst_{unit}"),
+        g.worst.as_ref().map_or(Value::Null, |(e, _)| number(*e)),
+    );
+    map.insert(
+        "worst_case".into(),
+        json!(g.worst.as_ref().map(|(_, c)| c.as_str())),
+    );
+    map.insert(
+        format!("median_{unit}"),
+        g.median.map_or(Value::Null, number),
+    );
+    for (i, n) in [1, 4, 16].iter().enumerate() {
+        map.insert(format!("within_{n}_{unit}"), json!(g.within[i].1));
+    }
+    Value::Object(map)
 }
 
 /// The report as JSON (`"format": "groupnorm-report"`, described in `vectors/README.md`), for
@@ -406,7 +498,11 @@ pub fn to_json(reports: &[SubjectReport]) -> String {
                         "verdict": verdict,
                         "ours_eps32": r.ours.map_or(Value::Null, |a| number(a.eps32_units)),
                         "ours_max_abs": r.ours.map_or(Value::Null, |a| number(a.max_abs)),
-                        "pytorch_float32_eps32": number(r.pytorch.eps32_units),
+                        "pytorch_float32_eps32": r.pytorch_float32
+                            .map_or(Value::Null, |a| number(a.eps32_units)),
+                        "unit": r.variant.dtype.epsilon_name(),
+                        "ours_eps": r.ours.map_or(Value::Null, |a| number(a.type_units)),
+                        "pytorch_eps": number(r.pytorch.type_units),
                         "failures": failures,
                         "not_supported": reason,
                     })
@@ -423,8 +519,17 @@ pub fn to_json(reports: &[SubjectReport]) -> String {
                     "passed": s.passed,
                     "failed": s.failed,
                     "not_supported": s.not_supported,
-                    "ours": grades_json(&s.ours),
-                    "pytorch_float32": grades_json(&s.pytorch),
+                    "ours": grades_json(&s.ours, "eps32"),
+                    "pytorch_float32": grades_json(&s.pytorch, "eps32"),
+                    "half_types": s.half_types.iter().map(|t| {
+                        let unit = t.dtype.epsilon_name();
+                        json!({
+                            "dtype": t.dtype.schema_name(),
+                            "unit": unit,
+                            "ours": grades_json(&t.ours, unit),
+                            "pytorch": grades_json(&t.pytorch, unit),
+                        })
+                    }).collect::<Vec<Value>>(),
                 },
                 "cases": cases,
             })
@@ -454,5 +559,88 @@ mod tests {
         assert_eq!(g.within, [(1.0, 1), (4.0, 2), (16.0, 2)]);
         let none = Grades::of(std::iter::empty());
         assert_eq!((none.count, none.worst, none.median), (0, None, None));
+    }
+
+    /// A subject of the cases' own types: the reference rounded to the output type (`y`) and
+    /// to PyTorch's stats type (`mean`, `rstd`).
+    struct Rounded;
+
+    impl Subject for Rounded {
+        fn name(&self) -> &str {
+            "rounded"
+        }
+
+        fn supports(&self, feature: crate::variant::Feature) -> bool {
+            feature != crate::variant::Feature::Backward
+        }
+
+        fn run(&self, case: &CaseInputs<'_>) -> Result<crate::Outputs, String> {
+            let out = check::reference_output(case).map_err(|e| e.to_string())?;
+            let has_parameters = case.weight.is_some() || case.bias.is_some();
+            let stats = crate::vectors::stats_dtype(case.variant, has_parameters);
+            let round = |v: &[f64], t: DType| v.iter().map(|&x| t.round(x)).collect::<Vec<_>>();
+            Ok(crate::Outputs::new(round(&out.y, case.variant.dtype))
+                .with_stats(round(&out.mean, stats), round(&out.rstd, stats)))
+        }
+    }
+
+    #[test]
+    fn half_type_cases_are_graded_in_their_own_epsilon() {
+        let dir = crate::vectors::vectors_dir();
+        let files = crate::vectors::load_files(&[
+            dir.join("notebook.json"),
+            dir.join("half_precision.json"),
+        ])
+        .unwrap();
+        let names = [
+            "notebook",
+            "f16_notebook",
+            "f16_offset_1e4_cl",
+            "bf16_notebook",
+        ];
+        let cases = files
+            .iter()
+            .flat_map(|f| &f.cases)
+            .filter(|c| names.contains(&c.name.as_str()));
+        let report = check_subject(&Rounded, cases);
+        assert!(report.passed(), "{}", render(std::slice::from_ref(&report)));
+        let s = report.summary();
+        assert_eq!((s.passed, s.ours.count, s.pytorch.count), (4, 1, 1));
+        let types: Vec<DType> = s.half_types.iter().map(|t| t.dtype).collect();
+        assert_eq!(types, [DType::Float16, DType::BFloat16]);
+        let f16 = &s.half_types[0];
+        assert_eq!((f16.ours.count, f16.pytorch.count), (2, 2));
+        // PyTorch's float16 channels-last kernel is far off at offset 1e4; ours is within half
+        // an ulp (0.5 eps16 of max(1, |y64|)).
+        let (worst, case) = f16.pytorch.worst.clone().unwrap();
+        assert!(
+            worst > 100.0 && case == "f16_offset_1e4_cl",
+            "{worst} {case}"
+        );
+        assert!(f16.ours.worst.as_ref().unwrap().0 <= 0.5);
+        let r = &report.cases[1];
+        assert_eq!(r.case, "f16_notebook");
+        assert_eq!(r.ours.unwrap().unit, DType::Float16);
+        assert_eq!(r.pytorch_float32.unwrap().unit, DType::Float32);
+        let text = render(std::slice::from_ref(&report));
+        assert!(text.contains("| float16 "), "{text}");
+        assert!(text.contains("PyTorch bfloat16, same cases"), "{text}");
+        let json: Value = serde_json::from_str(&to_json(&[report])).unwrap();
+        let subject = &json["subjects"][0];
+        assert_eq!(subject["summary"]["ours"]["count"], 1);
+        assert_eq!(subject["summary"]["half_types"][0]["unit"], "eps16");
+        assert!(subject["summary"]["half_types"][1]["ours"]["worst_epsbf16"].is_number());
+        assert_eq!(
+            subject["summary"]["half_types"][0]["pytorch"]["within_1_eps16"],
+            1
+        );
+        let case = &subject["cases"][1];
+        assert_eq!(
+            (&case["dtype"], &case["unit"]),
+            (&json!("float16"), &json!("eps16"))
+        );
+        assert!(case["pytorch_float32_eps32"].as_f64().unwrap() > 1.0);
+        assert!(case["ours_eps"].as_f64().unwrap() <= 0.5);
+        assert!(case["ours_eps32"].as_f64().unwrap() > 100.0);
     }
 }

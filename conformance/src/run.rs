@@ -1,9 +1,9 @@
 //! Running one kernel on one problem: [`Inputs`], [`run`] and [`run_at`], [`KernelOutput`].
 //! The test kit (`kit`) re-exports all of it, and `check` runs the vectors' cases with it.
 
-use crate::variant::Layout;
-use crate::vectors::Case;
-use groupnorm_optimized::{GroupNorm, GroupNormError, Kernel, StatsBuffers};
+use crate::variant::{Activation, DType, Layout, Variant};
+use crate::vectors::{stats_dtype, Case};
+use groupnorm_optimized::{Bf16, Element, GroupNorm, GroupNormError, Kernel, StatsBuffers, F16};
 use groupnorm_reference::GroupNormOutput;
 use std::fmt;
 
@@ -72,21 +72,30 @@ impl<'a> Inputs<'a> {
     /// The `f64` reference on the same values: input, weight and bias upcast (exactly), `eps` as
     /// it is.
     pub fn reference(&self) -> Result<GroupNormOutput, groupnorm_reference::GroupNormError> {
+        self.reference_with(Activation::None)
+    }
+
+    /// [`reference`](Self::reference) followed by `activation`, in `f64`.
+    pub fn reference_with(
+        &self,
+        activation: Activation,
+    ) -> Result<GroupNormOutput, groupnorm_reference::GroupNormError> {
         let up = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
         let weight = self.weight.map(up);
         let bias = self.bias.map(up);
-        let layout = match self.layout {
-            Layout::Contiguous => groupnorm_reference::Layout::Contiguous,
-            Layout::ChannelsLast => groupnorm_reference::Layout::ChannelsLast,
+        let variant = Variant {
+            layout: self.layout,
+            activation,
+            ..Variant::default()
         };
-        groupnorm_reference::group_norm_with_layout(
+        groupnorm_reference::group_norm_with_options(
             &up(self.input),
             self.shape,
             self.num_groups,
             weight.as_deref(),
             bias.as_deref(),
             self.eps,
-            layout,
+            variant.reference_options(),
         )
     }
 }
@@ -146,27 +155,6 @@ impl KernelOutput {
             Some(format!("{name}[{i}]: {:e} against {:e}", a[i], b[i]))
         })
     }
-
-    /// The first value that holds `sentinel` here and `again` in `other`.
-    fn first_unwritten(
-        &self,
-        sentinel: f32,
-        other: &KernelOutput,
-        again: f32,
-    ) -> Option<(&'static str, usize)> {
-        let fields = [
-            ("y", &self.y, &other.y),
-            ("mean", &self.mean, &other.mean),
-            ("rstd", &self.rstd, &other.rstd),
-        ];
-        fields.into_iter().find_map(|(output, a, b)| {
-            let index = a
-                .iter()
-                .zip(b)
-                .position(|(&x, &y)| same_bits(x, sentinel) && same_bits(y, again))?;
-            Some((output, index))
-        })
-    }
 }
 
 /// Why [`run`] or [`run_at`] gave no output.
@@ -198,14 +186,35 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
-fn same_bits(a: f32, b: f32) -> bool {
-    a.to_bits() == b.to_bits()
-}
-
 /// Runs `kernel` on `inputs` with `mean` and `rstd`, into buffers of exactly the right lengths
 /// filled with [`SENTINEL`]; an output value left unwritten is an error.
 pub fn run(kernel: Kernel, inputs: &Inputs<'_>) -> Result<KernelOutput, RunError> {
-    run_checked(kernel, inputs, None)
+    run_checked(kernel, inputs, &float32(inputs), None)
+}
+
+/// Like [`run`], for a case of `variant`: input and output of `variant.dtype`, weight and bias
+/// of `variant.param_dtype` (`inputs` holds their values, each exactly a value of its type),
+/// `mean` and `rstd` of the type PyTorch gives them (`vectors::stats_dtype`), and
+/// `variant.activation`.
+/// `variant.layout` is the layout of `inputs`. The outputs come back widened to `f32`, exactly.
+pub fn run_variant(
+    kernel: Kernel,
+    inputs: &Inputs<'_>,
+    variant: &Variant,
+) -> Result<KernelOutput, RunError> {
+    assert_eq!(
+        inputs.layout, variant.layout,
+        "the inputs' layout is the variant's"
+    );
+    run_checked(kernel, inputs, variant, None)
+}
+
+/// A float32 case without activation, in the layout of `inputs`.
+fn float32(inputs: &Inputs<'_>) -> Variant {
+    Variant {
+        layout: inputs.layout,
+        ..Variant::default()
+    }
 }
 
 /// Where [`run_at`] places the slices in their buffers, in floats from the buffer's start.
@@ -225,106 +234,238 @@ pub fn run_at(
     inputs: &Inputs<'_>,
     offsets: Offsets,
 ) -> Result<KernelOutput, RunError> {
-    run_checked(kernel, inputs, Some(offsets))
+    run_checked(kernel, inputs, &float32(inputs), Some(offsets))
 }
 
-/// [`run`] (`offsets` `None`) or [`run_at`], with the second run where an output holds the
-/// sentinel.
+/// An element type as the runs here handle it: two sentinels (quiet NaNs with payloads that
+/// arithmetic never creates), and exact conversions from and to `f32`.
+trait Value: Element + Copy {
+    const SENTINELS: [Self; 2];
+    /// `v`, which is a value of this type.
+    fn from_value(v: f32) -> Self;
+    fn widen(self) -> f32;
+    /// The value whose bits are the low bits of `bits`.
+    fn of_bits(bits: u32) -> Self;
+    fn bits(self) -> u32;
+}
+
+impl Value for f32 {
+    fn of_bits(bits: u32) -> f32 {
+        f32::from_bits(bits)
+    }
+    const SENTINELS: [f32; 2] = [SENTINEL, SECOND_SENTINEL];
+    fn from_value(v: f32) -> f32 {
+        v
+    }
+    fn widen(self) -> f32 {
+        self
+    }
+    fn bits(self) -> u32 {
+        self.to_bits()
+    }
+}
+
+impl Value for F16 {
+    fn of_bits(bits: u32) -> F16 {
+        F16::from_bits(bits as u16)
+    }
+    const SENTINELS: [F16; 2] = [F16::from_bits(0x7e12), F16::from_bits(0x7e21)];
+    fn from_value(v: f32) -> F16 {
+        F16::from_f32(v)
+    }
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    fn bits(self) -> u32 {
+        u32::from(self.to_bits())
+    }
+}
+
+impl Value for Bf16 {
+    fn of_bits(bits: u32) -> Bf16 {
+        Bf16::from_bits(bits as u16)
+    }
+    const SENTINELS: [Bf16; 2] = [Bf16::from_bits(0x7fd2), Bf16::from_bits(0x7fe1)];
+    fn from_value(v: f32) -> Bf16 {
+        Bf16::from_f32(v)
+    }
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    fn bits(self) -> u32 {
+        u32::from(self.to_bits())
+    }
+}
+
+/// [`run`] (`offsets` `None`) or [`run_at`], in the types `variant` says.
 fn run_checked(
     kernel: Kernel,
     inputs: &Inputs<'_>,
+    variant: &Variant,
     offsets: Option<Offsets>,
 ) -> Result<KernelOutput, RunError> {
-    let out = run_once(kernel, inputs, offsets, SENTINEL)?;
-    let holds_sentinel = |v: &Vec<f32>| v.iter().any(|&x| same_bits(x, SENTINEL));
-    if [&out.y, &out.mean, &out.rstd]
-        .into_iter()
-        .any(holds_sentinel)
-    {
-        let again = run_once(kernel, inputs, offsets, SECOND_SENTINEL)?;
-        if let Some((output, index)) = out.first_unwritten(SENTINEL, &again, SECOND_SENTINEL) {
-            return Err(RunError::Unwritten { output, index });
-        }
+    let has_parameters = inputs.weight.is_some() || inputs.bias.is_some();
+    let call = Call {
+        kernel,
+        inputs,
+        param_dtype: variant.param_dtype,
+        activation: variant.activation,
+        offsets,
+    };
+    use DType::{BFloat16, Float16, Float32};
+    match (variant.dtype, stats_dtype(*variant, has_parameters)) {
+        (Float16, Float16) => call.checked::<F16, F16>(),
+        (Float16, _) => call.checked::<F16, f32>(),
+        (BFloat16, BFloat16) => call.checked::<Bf16, Bf16>(),
+        (BFloat16, _) => call.checked::<Bf16, f32>(),
+        (Float32, _) => call.checked::<f32, f32>(),
     }
-    Ok(out)
 }
 
-/// One call of `kernel`, every output value `sentinel` before it: into buffers of exactly the
-/// right lengths (`offsets` `None`), or at `offsets` into buffers with [`PAD`] floats after each
-/// slice, whose sentinels around the slices must not change.
-fn run_once(
+/// One kernel call's arguments besides the types.
+struct Call<'i, 'a> {
     kernel: Kernel,
-    inputs: &Inputs<'_>,
+    inputs: &'i Inputs<'a>,
+    param_dtype: DType,
+    activation: Activation,
     offsets: Option<Offsets>,
-    sentinel: f32,
-) -> Result<KernelOutput, RunError> {
-    let (len, groups) = (inputs.input.len(), inputs.group_count());
-    let (offsets, pad) = offsets.map_or((Offsets::default(), 0), |offsets| (offsets, PAD));
-    let mut input = vec![INPUT_PADDING; offsets.input + len + pad];
-    input[offsets.input..][..len].copy_from_slice(inputs.input);
-    let buffer = |len: usize| vec![sentinel; offsets.output + len + pad];
-    let (mut y, mut mean, mut rstd) = (buffer(len), buffer(groups), buffer(groups));
-    let at = |len: usize| offsets.output..offsets.output + len;
-    kernel
-        .run(
-            &inputs.params(),
-            &input[offsets.input..][..len],
-            &mut y[at(len)],
-            Some(StatsBuffers::new(
-                &mut mean[at(groups)],
-                &mut rstd[at(groups)],
-            )),
-        )
-        .map_err(RunError::Rejected)?;
-    for (output, buffer, len) in [
-        ("y", &y, len),
-        ("mean", &mean, groups),
-        ("rstd", &rstd, groups),
-    ] {
-        let changed = buffer
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| !at(len).contains(&i))
-            .find(|&(_, &v)| !same_bits(v, sentinel));
-        if let Some((i, _)) = changed {
-            let offset = i as isize - offsets.output as isize;
-            return Err(RunError::WrittenOutside { output, offset });
-        }
-    }
-    let slice = |buffer: &[f32], len: usize| buffer[at(len)].to_vec();
-    Ok(KernelOutput {
-        y: slice(&y, len),
-        mean: slice(&mean, groups),
-        rstd: slice(&rstd, groups),
-    })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unwritten_values_hold_the_sentinel_of_each_run() {
-        let output = |y2: f32| KernelOutput {
-            y: vec![1.0, SENTINEL, y2],
-            mean: vec![SENTINEL],
-            rstd: vec![2.0],
-        };
-        // y[1] and mean[0] hold SENTINEL in both runs (carried from the input): written.
-        let first = output(SENTINEL);
-        assert_eq!(
-            first.first_unwritten(SENTINEL, &output(SECOND_SENTINEL), SECOND_SENTINEL),
-            Some(("y", 2))
-        );
-        assert_eq!(
-            first.first_unwritten(SENTINEL, &output(SENTINEL), SECOND_SENTINEL),
-            None
-        );
-        let mut again = output(SENTINEL);
-        again.mean[0] = SECOND_SENTINEL;
-        assert_eq!(
-            first.first_unwritten(SENTINEL, &again, SECOND_SENTINEL),
-            Some(("mean", 0))
-        );
+impl Call<'_, '_> {
+    /// With input and output of `E` and statistics of `S`: a first run, and a second one where
+    /// an output holds the first run's sentinel.
+    fn checked<E: Value, S: Value>(&self) -> Result<KernelOutput, RunError> {
+        let [first, second] = [0, 1].map(|i| (E::SENTINELS[i], S::SENTINELS[i]));
+        let out = self.once::<E, S>(first)?;
+        let holds = |v: &[u32], s: u32| v.contains(&s);
+        let (y_bits, stat_bits) = (first.0.bits(), first.1.bits());
+        if holds(&out.y, y_bits) || holds(&out.mean, stat_bits) || holds(&out.rstd, stat_bits) {
+            let again = self.once::<E, S>(second)?;
+            let fields = [
+                ("y", &out.y, &again.y, y_bits, second.0.bits()),
+                ("mean", &out.mean, &again.mean, stat_bits, second.1.bits()),
+                ("rstd", &out.rstd, &again.rstd, stat_bits, second.1.bits()),
+            ];
+            for (output, a, b, s, t) in fields {
+                if let Some(index) = a.iter().zip(b).position(|(&x, &y)| x == s && y == t) {
+                    return Err(RunError::Unwritten { output, index });
+                }
+            }
+        }
+        Ok(out.widen())
     }
+
+    /// One call, every output value a sentinel before it: into buffers of exactly the right
+    /// lengths (`offsets` `None`), or at `offsets` into buffers with [`PAD`] values after each
+    /// slice, whose sentinels around the slices must not change. The outputs as bits.
+    fn once<E: Value, S: Value>(
+        &self,
+        (sentinel, stat_sentinel): (E, S),
+    ) -> Result<Bits, RunError> {
+        let inputs = self.inputs;
+        let (len, groups) = (inputs.input.len(), inputs.group_count());
+        let (offsets, pad) = self
+            .offsets
+            .map_or((Offsets::default(), 0), |offsets| (offsets, PAD));
+        let mut input = vec![E::from_value(INPUT_PADDING); offsets.input + len + pad];
+        for (slot, &v) in input[offsets.input..][..len].iter_mut().zip(inputs.input) {
+            *slot = E::from_value(v);
+        }
+        let mut y = vec![sentinel; offsets.output + len + pad];
+        let (mut mean, mut rstd) = (
+            vec![stat_sentinel; offsets.output + groups + pad],
+            vec![stat_sentinel; offsets.output + groups + pad],
+        );
+        let at = |len: usize| offsets.output..offsets.output + len;
+        let half = |v: Option<&[f32]>, dtype: DType| -> (Option<Vec<F16>>, Option<Vec<Bf16>>) {
+            match (v, dtype) {
+                (Some(v), DType::Float16) => {
+                    (Some(v.iter().map(|&x| F16::from_f32(x)).collect()), None)
+                }
+                (Some(v), DType::BFloat16) => {
+                    (None, Some(v.iter().map(|&x| Bf16::from_f32(x)).collect()))
+                }
+                _ => (None, None),
+            }
+        };
+        let (weight16, weight_b16) = half(inputs.weight, self.param_dtype);
+        let (bias16, bias_b16) = half(inputs.bias, self.param_dtype);
+        let mut params = inputs.params().with_activation(match self.activation {
+            Activation::None => groupnorm_optimized::Activation::None,
+            Activation::Silu => groupnorm_optimized::Activation::Silu,
+        });
+        if let Some(w) = &weight16 {
+            params = params.with_weight(w);
+        }
+        if let Some(w) = &weight_b16 {
+            params = params.with_weight(w);
+        }
+        if let Some(b) = &bias16 {
+            params = params.with_bias(b);
+        }
+        if let Some(b) = &bias_b16 {
+            params = params.with_bias(b);
+        }
+        self.kernel
+            .run(
+                &params,
+                &input[offsets.input..][..len],
+                &mut y[at(len)],
+                Some(StatsBuffers::new(
+                    &mut mean[at(groups)],
+                    &mut rstd[at(groups)],
+                )),
+            )
+            .map_err(RunError::Rejected)?;
+        let y: Vec<u32> = y.iter().map(|v| v.bits()).collect();
+        let mean: Vec<u32> = mean.iter().map(|v| v.bits()).collect();
+        let rstd: Vec<u32> = rstd.iter().map(|v| v.bits()).collect();
+        for (output, buffer, len, sentinel) in [
+            ("y", &y, len, sentinel.bits()),
+            ("mean", &mean, groups, stat_sentinel.bits()),
+            ("rstd", &rstd, groups, stat_sentinel.bits()),
+        ] {
+            let changed = buffer
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| !at(len).contains(&i))
+                .find(|&(_, &v)| v != sentinel);
+            if let Some((i, _)) = changed {
+                let offset = i as isize - offsets.output as isize;
+                return Err(RunError::WrittenOutside { output, offset });
+            }
+        }
+        let slice = |buffer: &[u32], len: usize| buffer[at(len)].to_vec();
+        Ok(Bits {
+            y: slice(&y, len),
+            mean: slice(&mean, groups),
+            rstd: slice(&rstd, groups),
+            widen_y: |b| widen_bits::<E>(b),
+            widen_stats: |b| widen_bits::<S>(b),
+        })
+    }
+}
+
+/// A call's outputs as the bits of their types, and how to widen them to `f32`.
+struct Bits {
+    y: Vec<u32>,
+    mean: Vec<u32>,
+    rstd: Vec<u32>,
+    widen_y: fn(u32) -> f32,
+    widen_stats: fn(u32) -> f32,
+}
+
+impl Bits {
+    fn widen(self) -> KernelOutput {
+        KernelOutput {
+            y: self.y.into_iter().map(self.widen_y).collect(),
+            mean: self.mean.into_iter().map(self.widen_stats).collect(),
+            rstd: self.rstd.into_iter().map(self.widen_stats).collect(),
+        }
+    }
+}
+
+/// The `f32` value of the bits of an `E`, exactly.
+fn widen_bits<E: Value>(bits: u32) -> f32 {
+    E::of_bits(bits).widen()
 }

@@ -102,8 +102,9 @@ impl<'a> CaseInputs<'a> {
         features
     }
 
-    /// The problem in the kit's terms (see `kit::run`), which has a layout but no element type
-    /// or activation: only for a float32 case without activation or backward.
+    /// The problem in the kit's terms (see `kit::run`): its values, shape, parameters and
+    /// layout; [`run_variant`](crate::run::run_variant) takes the element types and the
+    /// activation from `variant`.
     pub fn problem(&self) -> Inputs<'a> {
         Inputs {
             shape: self.shape,
@@ -225,9 +226,10 @@ impl Subject for Reference {
         "reference"
     }
 
-    /// Both layouts, float32 data, no activation, forward only.
+    /// Every forward case: both layouts, every element type (whose values it takes in `f64`),
+    /// with or without SiLU.
     fn supports(&self, feature: Feature) -> bool {
-        feature.is_float32_forward()
+        feature != Feature::Backward
     }
 
     fn precision(&self) -> Precision {
@@ -236,7 +238,7 @@ impl Subject for Reference {
 
     fn run(&self, case: &CaseInputs<'_>) -> Result<Outputs, String> {
         refuse_unsupported(self, case)?;
-        let out = case.problem().reference().map_err(|e| e.to_string())?;
+        let out = crate::check::reference_output(case).map_err(|e| e.to_string())?;
         Ok(out.into())
     }
 }
@@ -246,16 +248,18 @@ impl Subject for Kernel {
         Kernel::name(*self)
     }
 
-    /// Both layouts, float32 data, no activation, forward only.
+    /// Every forward case: both layouts, float32, float16 and bfloat16 data with parameters of
+    /// float32 or the data's type, with or without SiLU.
     fn supports(&self, feature: Feature) -> bool {
-        feature.is_float32_forward()
+        feature != Feature::Backward
     }
 
-    /// Through `kit::run`: exact-length buffers full of sentinels, where an unwritten value is
-    /// an error.
+    /// Through `run::run_variant`: exact-length buffers full of sentinels, where an unwritten
+    /// value is an error.
     fn run(&self, case: &CaseInputs<'_>) -> Result<Outputs, String> {
         refuse_unsupported(self, case)?;
-        let out = run::run(*self, &case.problem()).map_err(|e| e.to_string())?;
+        let out = run::run_variant(*self, &case.problem(), &case.variant);
+        let out = out.map_err(|e| e.to_string())?;
         Ok(out.into())
     }
 }
@@ -291,12 +295,12 @@ mod tests {
         case.variant.layout = crate::variant::Layout::ChannelsLast;
         assert_eq!(Kernel::scalar().unsupported(&case), None);
         case.variant.activation = crate::variant::Activation::Silu;
+        case.variant.dtype = crate::variant::DType::Float16;
+        assert_eq!(Kernel::scalar().unsupported(&case), None);
+        assert!(Reference.run(&case).is_ok() && Subject::run(&Kernel::scalar(), &case).is_ok());
         case.grad_output = Some(&x);
         let why = Kernel::scalar().unsupported(&case);
-        assert_eq!(why.as_deref(), Some("activation silu, backward"));
-        assert_eq!(
-            Reference.run(&case),
-            Err("not supported: activation silu, backward".into())
-        );
+        assert_eq!(why.as_deref(), Some("backward"));
+        assert_eq!(Reference.run(&case), Err("not supported: backward".into()));
     }
 }

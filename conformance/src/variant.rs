@@ -79,6 +79,83 @@ impl SchemaName for Activation {
 }
 
 impl DType {
+    /// The machine epsilon, the distance from 1 to the next value: `2^-23` (`eps32`), `2^-10`
+    /// (`eps16`) and `2^-7` (`epsbf16`).
+    pub fn epsilon(self) -> f64 {
+        match self {
+            DType::Float32 => f64::from(f32::EPSILON),
+            DType::Float16 => f64::powi(2.0, -10),
+            DType::BFloat16 => f64::powi(2.0, -7),
+        }
+    }
+
+    /// The name of [`epsilon`](DType::epsilon) as the reports write it: `eps32`, `eps16` or
+    /// `epsbf16`.
+    pub fn epsilon_name(self) -> &'static str {
+        match self {
+            DType::Float32 => "eps32",
+            DType::Float16 => "eps16",
+            DType::BFloat16 => "epsbf16",
+        }
+    }
+
+    /// The largest finite value: `f32::MAX`, 65504, and `(2 - 2^-7) * 2^127` (about 3.39e38).
+    pub fn max_finite(self) -> f64 {
+        match self {
+            DType::Float32 => f64::from(f32::MAX),
+            DType::Float16 => 65504.0,
+            DType::BFloat16 => f64::from(f32::from_bits(0x7f7f_0000)),
+        }
+    }
+
+    /// The smallest positive normal value: `2^-126` (float32 and bfloat16), `2^-14` (float16).
+    pub fn min_positive(self) -> f64 {
+        match self {
+            DType::Float32 | DType::BFloat16 => f64::powi(2.0, -126),
+            DType::Float16 => f64::powi(2.0, -14),
+        }
+    }
+
+    /// The spacing of this type's values around `v`: the distance between the two values of the
+    /// type that bracket `|v|`, so that rounding `v` to nearest is off by at most half of it.
+    /// That is `epsilon * 2^floor(log2 |v|)` for a normal `|v|`, `epsilon * min_positive` (the
+    /// subnormal spacing: `2^-149`, `2^-24`, `2^-133`) below, and the spacing at the maximum
+    /// beyond it. NaN for a non-finite `v`.
+    pub fn ulp(self, v: f64) -> f64 {
+        if !v.is_finite() {
+            return f64::NAN;
+        }
+        let a = v.abs().min(self.max_finite());
+        if a < self.min_positive() {
+            return self.epsilon() * self.min_positive();
+        }
+        // `a` is a normal f64 (at least 2^-126): its exponent field is floor(log2 a) + 1023.
+        let exponent = ((a.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+        self.epsilon() * f64::powi(2.0, exponent)
+    }
+
+    /// Where rounding to nearest overflows: a finite value with `|v|` at or beyond
+    /// `max_finite + ulp(max_finite) / 2` rounds to an infinity of its sign (at the midpoint
+    /// itself the tie goes to the even neighbour, the infinity).
+    pub fn overflow_threshold(self) -> f64 {
+        self.max_finite() + 0.5 * self.ulp(self.max_finite())
+    }
+
+    /// `v` rounded to the nearest value of this type (ties to even), as an `f64`: infinite
+    /// from [`overflow_threshold`](DType::overflow_threshold) on, NaN and the infinities kept.
+    /// For building test subjects whose outputs are of this type.
+    pub fn round(self, v: f64) -> f64 {
+        if !v.is_finite() {
+            return v;
+        }
+        if v.abs() >= self.overflow_threshold() {
+            return f64::INFINITY.copysign(v);
+        }
+        // A power of two: the division and the product are exact.
+        let ulp = self.ulp(v);
+        ((v / ulp).round_ties_even() * ulp).copysign(v)
+    }
+
     /// Whether the float32 value `v` is a value of this type (NaN and the infinities are).
     pub fn holds(self, v: f32) -> bool {
         if !v.is_finite() {
@@ -116,6 +193,23 @@ pub struct Variant {
 }
 
 impl Variant {
+    /// The layout and the activation as the reference crate takes them, for
+    /// `groupnorm_reference::group_norm_with_options` (the element types do not enter: the
+    /// reference computes in `f64` on the values upcast).
+    pub fn reference_options(&self) -> groupnorm_reference::Options {
+        let layout = match self.layout {
+            Layout::Contiguous => groupnorm_reference::Layout::Contiguous,
+            Layout::ChannelsLast => groupnorm_reference::Layout::ChannelsLast,
+        };
+        let activation = match self.activation {
+            Activation::None => groupnorm_reference::Activation::None,
+            Activation::Silu => groupnorm_reference::Activation::Silu,
+        };
+        groupnorm_reference::Options::default()
+            .with_layout(layout)
+            .with_activation(activation)
+    }
+
     /// The features a subject needs to run a case of this variant.
     pub fn features(&self) -> [Feature; 4] {
         [
@@ -150,7 +244,8 @@ impl Feature {
     }
 
     /// Whether it is one of a float32 forward pass in either layout, without activation: what
-    /// the reference, the kernels and results files are graded on today.
+    /// results files are graded on (and what the reference and the kernels ran before float16,
+    /// bfloat16 and SiLU).
     pub fn is_float32_forward(self) -> bool {
         self.is_v1() || self == Feature::Layout(Layout::ChannelsLast)
     }
@@ -208,5 +303,134 @@ mod tests {
         assert!(bf16.holds(1.0) && bf16.holds(f32::from_bits(0x7f7f_0000)));
         assert!(!bf16.holds(1.0 + 2f32.powi(-8)) && !bf16.holds(0.1));
         assert!(DType::Float32.holds(0.1) && f16.holds(f32::NAN) && bf16.holds(f32::INFINITY));
+    }
+
+    #[test]
+    fn epsilons_and_ranges_are_those_of_the_types() {
+        let (f32_, f16, bf16) = (DType::Float32, DType::Float16, DType::BFloat16);
+        assert_eq!(f32_.epsilon(), f64::from(f32::EPSILON));
+        assert_eq!(f16.epsilon(), 1.0 / 1024.0);
+        assert_eq!(bf16.epsilon(), 1.0 / 128.0);
+        assert_eq!(
+            [f32_, f16, bf16].map(DType::epsilon_name),
+            ["eps32", "eps16", "epsbf16"]
+        );
+        for d in [f32_, f16, bf16] {
+            // The largest value, and 1 + epsilon, are values of the type; what lies between
+            // 1 and 1 + epsilon, and beyond the largest value, is not.
+            let max = d.max_finite() as f32;
+            assert!(d.holds(max) && f64::from(max) == d.max_finite(), "{d:?}");
+            assert!(d.holds((1.0 + d.epsilon()) as f32));
+            assert!(!d.holds((1.0 + d.epsilon() / 2.0) as f32) || d == f32_);
+            assert!(d.holds(d.min_positive() as f32));
+            let subnormal = d.epsilon() * d.min_positive();
+            assert!(d.holds(subnormal as f32) && subnormal > 0.0);
+        }
+        assert_eq!(bf16.max_finite(), 3.3895313892515355e38);
+        assert_eq!(f32_.max_finite(), f64::from(f32::MAX));
+    }
+
+    #[test]
+    fn ulps_are_the_spacing_of_the_values() {
+        let f16 = DType::Float16;
+        assert_eq!(f16.ulp(1.0), 1.0 / 1024.0);
+        assert_eq!(f16.ulp(-1.0), 1.0 / 1024.0);
+        // Just below a power of two the spacing is that of the binade below.
+        assert_eq!(f16.ulp(0.999), 1.0 / 2048.0);
+        assert_eq!(f16.ulp(1.999), 1.0 / 1024.0);
+        assert_eq!(f16.ulp(2.0), 1.0 / 512.0);
+        assert_eq!(f16.ulp(65504.0), 32.0);
+        assert_eq!(f16.ulp(1e9), 32.0);
+        assert_eq!(f16.ulp(0.0), f64::powi(2.0, -24));
+        assert_eq!(f16.ulp(3e-6), f64::powi(2.0, -24));
+        assert_eq!(f16.ulp(f64::powi(2.0, -14)), f64::powi(2.0, -24));
+        assert!(f16.ulp(f64::NAN).is_nan() && f16.ulp(f64::INFINITY).is_nan());
+        let bf16 = DType::BFloat16;
+        assert_eq!(bf16.ulp(1.0), 1.0 / 128.0);
+        assert_eq!(bf16.ulp(300.0), 2.0);
+        assert_eq!(bf16.ulp(1e-39), f64::powi(2.0, -133));
+        assert_eq!(DType::Float32.ulp(1.0), f64::from(f32::EPSILON));
+        assert_eq!(DType::Float32.ulp(1e-40), f64::powi(2.0, -149));
+        // Rounding to the type is off by at most half an ulp, and the ulp is the gap between
+        // the neighbours: checked on float32 values rounded to bfloat16 by truncation + 1.
+        for bits in [
+            0x3f80_1234u32,
+            0x4479_ffff,
+            0x0000_0123,
+            0x7f7e_7fff,
+            0x3c00_8000,
+        ] {
+            let v = f32::from_bits(bits);
+            let down = f32::from_bits(bits & 0xffff_0000);
+            let up = f32::from_bits((bits & 0xffff_0000) + 0x1_0000);
+            assert_eq!(
+                f64::from(up) - f64::from(down),
+                bf16.ulp(f64::from(v)),
+                "{v:e}"
+            );
+        }
+    }
+
+    #[test]
+    fn rounding_goes_to_the_nearest_value_ties_to_even() {
+        let (f32_, f16, bf16) = (DType::Float32, DType::Float16, DType::BFloat16);
+        assert_eq!(f16.round(1.0 + f64::powi(2.0, -11)), 1.0); // tie: to even
+        assert_eq!(
+            f16.round(1.0 + 3.0 * f64::powi(2.0, -11)),
+            1.0 + f64::powi(2.0, -9)
+        );
+        assert_eq!(f16.round(0.1), 0.0999755859375);
+        assert_eq!(f16.round(65519.9), 65504.0);
+        assert_eq!(f16.round(65520.0), f64::INFINITY);
+        assert_eq!(f16.round(-1e6), f64::NEG_INFINITY);
+        assert_eq!(f16.round(3e-8), f64::powi(2.0, -24)); // subnormal: nearest multiple of 2^-24
+        assert_eq!(f16.round(2e-8).to_bits(), 0.0f64.to_bits());
+        assert_eq!(f16.round(-2e-8).to_bits(), (-0.0f64).to_bits());
+        assert!(f16.round(f64::NAN).is_nan());
+        // As `as f32` rounds, for float32; and bfloat16 is float32 with 16 fraction bits less.
+        for v in [0.1, -3.7e-39, 1e-45, 123456.789, 3.3e38, -2.5e-3] {
+            assert_eq!(f32_.round(v), f64::from(v as f32), "{v:e}");
+            let b = bf16.round(v);
+            assert!(
+                bf16.holds(b as f32) && (b - v).abs() <= 0.5 * bf16.ulp(v),
+                "{v:e}"
+            );
+        }
+        assert_eq!(bf16.round(1.0 + f64::powi(2.0, -8)), 1.0);
+        assert_eq!(
+            bf16.round(1.0 + 3.0 * f64::powi(2.0, -8)),
+            1.0 + f64::powi(2.0, -6)
+        );
+    }
+
+    #[test]
+    fn overflow_thresholds_are_the_midpoints_above_the_maxima() {
+        assert_eq!(DType::Float16.overflow_threshold(), 65520.0);
+        assert_eq!(
+            DType::BFloat16.overflow_threshold(),
+            f64::from(f32::from_bits(0x7f7f_8000))
+        );
+        // float32: f32::MAX + 2^103, the smallest f64 that `as f32` sends to infinity.
+        let t = DType::Float32.overflow_threshold();
+        assert_eq!(t, f64::from(f32::MAX) + f64::powi(2.0, 103));
+        assert!((t as f32).is_infinite());
+        let below = f64::from_bits(t.to_bits() - 1);
+        assert_eq!(below as f32, f32::MAX);
+    }
+
+    #[test]
+    fn reference_options_follow_the_variant() {
+        let v = Variant {
+            layout: Layout::ChannelsLast,
+            activation: Activation::Silu,
+            ..Variant::default()
+        };
+        let o = v.reference_options();
+        assert_eq!(o.layout, groupnorm_reference::Layout::ChannelsLast);
+        assert_eq!(o.activation, groupnorm_reference::Activation::Silu);
+        assert_eq!(
+            Variant::default().reference_options(),
+            groupnorm_reference::Options::default()
+        );
     }
 }

@@ -5,7 +5,11 @@
 //! never as a panic. Numbers are JSON numbers read as `f64` (correctly rounded, thanks to
 //! `serde_json`'s `float_roundtrip` feature) or one of the strings `"NaN"`, `"Infinity"` and
 //! `"-Infinity"`. Float32 values are the `f64` cast with `as f32`, which the exporter guarantees
-//! gives back the exact float32 bits PyTorch produced.
+//! gives back the exact float32 bits PyTorch produced. Float16 and bfloat16 values are read the
+//! same way (float32 holds them exactly) and must be values of their type: `input` of `dtype`,
+//! `weight` and `bias` of `param_dtype`, and in the block named by `dtype`, `y` of `dtype` and
+//! `mean` and `rstd` of [`Case::stats_dtype`]. A float16 or bfloat16 case may hold a third
+//! block, `expected.float32` ([`Case::expected_f32_upcast`]).
 
 use crate::variant::{Activation, DType, Layout, SchemaName, Variant};
 use serde_json::{Map, Value};
@@ -54,10 +58,18 @@ pub struct Case {
     /// The input, in the memory order of `variant.layout`; every value is one of
     /// `variant.dtype` (float32 holds the values of both half types exactly).
     pub input: Vec<f32>,
-    /// PyTorch's results on `input` in the case's own type (the `expected` block named by
-    /// `variant.dtype`: `float32` for every vector today): `y` of that type, `mean` and `rstd`
-    /// float32.
+    /// PyTorch's results on `input` in the case's own types (the `expected` block named by
+    /// `variant.dtype`): `y` of `variant.dtype`, `mean` and `rstd` of
+    /// [`stats_dtype`](Case::stats_dtype) (float32 except for a float16 or bfloat16 case whose
+    /// weight and bias are of its own type, or absent), each held exactly as `f32`. For a silu
+    /// case, `F.silu` of PyTorch's `y` in that type.
     pub expected_native: Expected<f32>,
+    /// For a float16 or bfloat16 case, PyTorch float32 on the input, weight and bias upcast to
+    /// float32, in the same layout (the optional `expected.float32` block; every case of
+    /// `vectors/half_precision.json` and `vectors/silu.json` in a half type has one). `None`
+    /// for a float32 case, whose `expected_native` is PyTorch float32, and where the file has no
+    /// such block. See [`pytorch_float32`](Case::pytorch_float32).
+    pub expected_f32_upcast: Option<Expected<f32>>,
     /// PyTorch's float64 results on `input` upcast to float64: what subjects are graded against.
     pub expected_f64: Expected<f64>,
     /// A backward case: `grad_output` with PyTorch's gradients (schema version 2; no vector has
@@ -151,6 +163,23 @@ impl Case {
     /// beta of channel `c` (0 without bias).
     pub fn beta(&self, c: usize) -> f32 {
         self.bias.as_ref().map_or(0.0, |b| b[c])
+    }
+
+    /// The type of PyTorch's `mean` and `rstd` in `expected_native`: float32 for float32 input,
+    /// and for half input with float32 weight or bias (PyTorch's mixed-type path); the input's
+    /// type for half input whose weight and bias are of that type, or absent. (PyTorch takes
+    /// no other combination; the loader rejects them.)
+    pub fn stats_dtype(&self) -> DType {
+        stats_dtype(self.variant, self.weight.is_some() || self.bias.is_some())
+    }
+
+    /// PyTorch float32's results on the case's values: `expected_native` for a float32 case,
+    /// `expected_f32_upcast` for a half-type one (`None` where the file has none).
+    pub fn pytorch_float32(&self) -> Option<&Expected<f32>> {
+        match self.variant.dtype {
+            DType::Float32 => Some(&self.expected_native),
+            _ => self.expected_f32_upcast.as_ref(),
+        }
     }
 
     /// The shape as PyTorch writes it, e.g. `(1, 4, 5, 5)`.
@@ -747,6 +776,16 @@ fn float32(value: &Value, dtype: DType) -> Result<f32, Problem> {
     Ok(single)
 }
 
+/// The type of PyTorch's `mean` and `rstd` for `variant` ([`Case::stats_dtype`]);
+/// `has_parameters`: the case has a weight or a bias.
+pub fn stats_dtype(variant: Variant, has_parameters: bool) -> DType {
+    if has_parameters && variant.param_dtype == DType::Float32 {
+        DType::Float32
+    } else {
+        variant.dtype
+    }
+}
+
 /// The keys of a case in schema version 1.
 const CASE_KEYS_V1: [&str; 11] = [
     "name",
@@ -792,6 +831,17 @@ fn parse_case(raw: &Value, version: u64) -> FieldResult<Case> {
         param_dtype: fields.schema_name("param_dtype")?,
         activation: fields.schema_name::<Activation>("activation")?,
     };
+    // PyTorch takes float32 weight and bias with any input, and half ones only with input of
+    // the same type ("mixed dtype (CPU): expect parameter to have scalar type of Float").
+    if variant.param_dtype != DType::Float32 && variant.param_dtype != variant.dtype {
+        return Err((
+            Some("param_dtype".into()),
+            Problem::NotOneOf {
+                expected: vec![DType::Float32.schema_name(), variant.dtype.schema_name()],
+                found: format!("\"{}\"", variant.param_dtype.schema_name()),
+            },
+        ));
+    }
     let has_weight = fields.boolean("has_weight")?;
     let has_bias = fields.boolean("has_bias")?;
 
@@ -843,12 +893,27 @@ fn parse_case(raw: &Value, version: u64) -> FieldResult<Case> {
 
     let native = variant.dtype.schema_name();
     let expected = Fields::new(fields.get("expected")?, "expected", version)?;
-    expected.only(&[native, "float64"])?;
-    let native_block = expected.object(native, &["y", "mean", "rstd"])?;
-    let expected_native = Expected {
-        y: native_block.values("y", variant.dtype)?,
-        mean: native_block.values("mean", DType::Float32)?,
-        rstd: native_block.values("rstd", DType::Float32)?,
+    // A half-type case may add PyTorch float32 on its values upcast.
+    let half = variant.dtype != DType::Float32;
+    if half {
+        expected.only(&[native, "float32", "float64"])?;
+    } else {
+        expected.only(&[native, "float64"])?;
+    }
+    let block = |name: &str, y_dtype: DType, stats: DType| -> FieldResult<Expected<f32>> {
+        let block = expected.object(name, &["y", "mean", "rstd"])?;
+        Ok(Expected {
+            y: block.values("y", y_dtype)?,
+            mean: block.values("mean", stats)?,
+            rstd: block.values("rstd", stats)?,
+        })
+    };
+    let stats = stats_dtype(variant, has_weight || has_bias);
+    let expected_native = block(native, variant.dtype, stats)?;
+    let expected_f32_upcast = if half && expected.map.contains_key("float32") {
+        Some(block("float32", DType::Float32, DType::Float32)?)
+    } else {
+        None
     };
     let f64_block = expected.object("float64", &["y", "mean", "rstd"])?;
     let expected_f64 = Expected {
@@ -856,20 +921,20 @@ fn parse_case(raw: &Value, version: u64) -> FieldResult<Case> {
         mean: f64_block.float64s("mean")?,
         rstd: f64_block.float64s("rstd")?,
     };
-    for (block, y, mean, rstd) in [
-        (
-            native,
-            expected_native.y.len(),
-            expected_native.mean.len(),
-            expected_native.rstd.len(),
-        ),
-        (
-            "float64",
+    let lens = |e: &Expected<f32>| [e.y.len(), e.mean.len(), e.rstd.len()];
+    let mut blocks = vec![(native, lens(&expected_native))];
+    if let Some(upcast) = &expected_f32_upcast {
+        blocks.push(("float32", lens(upcast)));
+    }
+    blocks.push((
+        "float64",
+        [
             expected_f64.y.len(),
             expected_f64.mean.len(),
             expected_f64.rstd.len(),
-        ),
-    ] {
+        ],
+    ));
+    for (block, [y, mean, rstd]) in blocks {
         lengths.check(format!("expected.{block}.y"), y, lengths.numel)?;
         lengths.check(format!("expected.{block}.mean"), mean, lengths.stats)?;
         lengths.check(format!("expected.{block}.rstd"), rstd, lengths.stats)?;
@@ -895,6 +960,7 @@ fn parse_case(raw: &Value, version: u64) -> FieldResult<Case> {
         bias,
         input,
         expected_native,
+        expected_f32_upcast,
         expected_f64,
         backward,
     })
@@ -1002,5 +1068,135 @@ impl<T> Gradients<T> {
             self.grad_weight.as_ref().map(Vec::len),
             self.grad_bias.as_ref().map(Vec::len),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A version 2 file with one float16 case of shape (1, 2, 2), one group, with the blocks
+    /// float16, float32 and float64; `params`: whether it has a weight and a bias, and their
+    /// type.
+    fn f16_file(params: Option<&str>) -> Value {
+        let w = params.map(|_| json!([1.0, 0.5]));
+        let b = params.map(|_| json!([0.0, -0.25]));
+        json!({
+            "format": "groupnorm-vectors", "version": 2, "torch_version": "2.15.0",
+            "generator": "test",
+            "cases": [{
+                "name": "f16", "description": "", "shape": [1, 2, 2], "num_groups": 1,
+                "eps": 1e-5, "layout": "contiguous", "dtype": "float16",
+                "param_dtype": params.unwrap_or("float16"), "activation": "silu",
+                "has_weight": params.is_some(), "has_bias": params.is_some(),
+                "input": [1.0, 2.0, 3.0, 4.0], "weight": w, "bias": b,
+                "expected": {
+                    "float16": {"y": [-1.0, -0.5, 0.5, 1.0], "mean": [2.5], "rstd": [0.875]},
+                    "float32": {"y": [-1.0, -0.5, 0.5, 1.0], "mean": [2.5], "rstd": [0.1]},
+                    "float64": {"y": [-1.0, -0.5, 0.5, 1.0], "mean": [2.5], "rstd": [0.1]}
+                }
+            }]
+        })
+    }
+
+    fn parse(file: &Value) -> Result<VectorFile, LoadError> {
+        parse_file(Path::new("test.json"), &file.to_string())
+    }
+
+    #[test]
+    fn half_cases_take_an_optional_float32_block() {
+        let case = parse(&f16_file(None)).unwrap().cases.remove(0);
+        assert_eq!(case.stats_dtype(), DType::Float16);
+        assert_eq!(case.expected_native.rstd, [0.875]);
+        let upcast = case.expected_f32_upcast.as_ref().unwrap();
+        assert_eq!(upcast.rstd, [0.1f32]); // float32, not float16: 0.1 is not a float16
+        assert_eq!(case.pytorch_float32(), Some(upcast));
+        // Without the float32 block.
+        let mut file = f16_file(None);
+        file["cases"][0]["expected"]
+            .as_object_mut()
+            .unwrap()
+            .remove("float32");
+        let case = parse(&file).unwrap().cases.remove(0);
+        assert_eq!(
+            (&case.expected_f32_upcast, case.pytorch_float32()),
+            (&None, None)
+        );
+        // A float32 case has no second float32 block: its own block is that.
+        let mut file = f16_file(Some("float32"));
+        file["cases"][0]["dtype"] = json!("float32");
+        let expected = file["cases"][0]["expected"].as_object_mut().unwrap();
+        expected.remove("float16");
+        let case = parse(&file).unwrap().cases.remove(0);
+        assert_eq!(case.expected_f32_upcast, None);
+        assert_eq!(case.pytorch_float32(), Some(&case.expected_native));
+        let e = parse(&{
+            let mut f = file.clone();
+            f["cases"][0]["expected"]["float16"] = f["cases"][0]["expected"]["float32"].clone();
+            f
+        })
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("expected.float16"));
+        assert_eq!(e.problem, Problem::UnknownField { version: 2 });
+    }
+
+    #[test]
+    fn stats_are_read_in_their_type() {
+        // Half parameters, or none: mean and rstd of the input's type; 0.1 is not a float16.
+        for params in [None, Some("float16")] {
+            let mut file = f16_file(params);
+            file["cases"][0]["expected"]["float16"]["rstd"] = json!([0.1]);
+            let e = parse(&file).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("expected.float16.rstd[0]"), "{e}");
+            assert!(
+                matches!(
+                    e.problem,
+                    Problem::NotOfType {
+                        dtype: "float16",
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+        }
+        // Float32 parameters: PyTorch's mixed-type path, float32 mean and rstd.
+        let mut file = f16_file(Some("float32"));
+        file["cases"][0]["expected"]["float16"]["rstd"] = json!([0.1]);
+        let case = parse(&file).unwrap().cases.remove(0);
+        assert_eq!(case.stats_dtype(), DType::Float32);
+        assert_eq!(case.expected_native.rstd, [0.1f32]);
+        // y is of the input's type whatever the parameters.
+        file["cases"][0]["expected"]["float16"]["y"][0] = json!(0.1);
+        let e = parse(&file).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("expected.float16.y[0]"), "{e}");
+        // bfloat16 weights are values of bfloat16.
+        let mut file = f16_file(Some("bfloat16"));
+        file["cases"][0]["dtype"] = json!("bfloat16");
+        let expected = file["cases"][0]["expected"].as_object_mut().unwrap();
+        let block = expected.remove("float16").unwrap();
+        expected.insert("bfloat16".into(), block);
+        file["cases"][0]["expected"]["bfloat16"]["rstd"] = json!([0.875]);
+        assert_eq!(
+            parse(&file).unwrap().cases[0].stats_dtype(),
+            DType::BFloat16
+        );
+        file["cases"][0]["weight"][1] = json!(0.501);
+        let e = parse(&file).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("weight[1]"), "{e}");
+    }
+
+    #[test]
+    fn parameters_of_another_half_type_are_rejected() {
+        // PyTorch refuses them: "mixed dtype (CPU): expect parameter to have scalar type of
+        // Float".
+        let mut file = f16_file(Some("bfloat16"));
+        let e = parse(&file).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("param_dtype"), "{e}");
+        assert!(e.to_string().contains("\"float32\", \"float16\""), "{e}");
+        file["cases"][0]["dtype"] = json!("float32");
+        let e = parse(&file).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("param_dtype"), "{e}");
+        assert!(matches!(e.problem, Problem::NotOneOf { .. }), "{e}");
     }
 }

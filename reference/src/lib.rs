@@ -5,7 +5,9 @@
 //!
 //! The input has shape `(N, C, *spatial)` (any number of spatial dimensions, including none),
 //! stored contiguously in row-major order for [`group_norm`], or in another [`Layout`] (such as
-//! channels-last) for [`group_norm_with_layout`]: see [Memory layouts](#memory-layouts). The `C`
+//! channels-last) for [`group_norm_with_layout`]: see [Memory layouts](#memory-layouts).
+//! [`group_norm_with_options`] also applies an [`Activation`] (SiLU) to the output: see
+//! [Options](#options-the-layout-and-an-activation). The `C`
 //! channels are split into `G` groups of `C / G` consecutive channels. For every sample `n` and
 //! group `g`, the statistics are taken over the `C / G` channels times all spatial positions of
 //! that group:
@@ -89,6 +91,44 @@
 //! assert_eq!((out.mean, out.rstd), (contiguous.mean, contiguous.rstd));
 //! assert_eq!(format!("{:.4}", out.y[0]), "-1.6977"); // x[0, 0, 0, 0]
 //! assert_eq!(format!("{:.4}", out.y[1]), "0.0346"); // x[0, 1, 0, 0]
+//! ```
+//!
+//! ## Options: the layout and an activation
+//!
+//! [`group_norm_with_options`] takes both the layout and an [`Activation`] applied to every
+//! output value after the affine step, in `f64` like the rest: with [`Activation::Silu`] (GroupNorm
+//! fused with SiLU, as in Stable Diffusion's blocks), `y = silu(z) = z * sigmoid(z)` where `z` is
+//! the GroupNorm output above. It is computed as PyTorch's CPU kernel computes `F.silu` in
+//! float64 (`aten/src/ATen/native/cpu/Activation.cpp`: `x / (1 + exp(-x))`), so
+//! `silu(+inf) = +inf`, `silu(-inf) = NaN` (`-inf / inf`), `silu(NaN) = NaN`, and `z` below about
+//! -709 gives `-0.0` (`exp(-z)` overflows to `inf`). `mean` and `rstd` are those of the GroupNorm
+//! and do not depend on the activation. [`Options`] can grow new fields without breaking callers:
+//! build it from [`Options::default`] (contiguous, no activation) with its `with_*` methods.
+//!
+//! ```
+//! use groupnorm_reference::{group_norm, group_norm_with_options, Activation, Layout, Options};
+//!
+//! // The notebook's layer followed by SiLU: silu(nn.GroupNorm(2, 4)(x)).
+//! let x: Vec<f64> = (0..100).map(f64::from).collect();
+//! let options = Options::default().with_activation(Activation::Silu);
+//! let out = group_norm_with_options(&x, &[1, 4, 5, 5], 2, None, None, 1e-5, options).unwrap();
+//! let first: Vec<String> = out.y[..3].iter().map(|v| format!("{v:.4}")).collect();
+//! assert_eq!(first, ["-0.2627", "-0.2671", "-0.2709"]); // as PyTorch prints F.silu(norm(x))
+//!
+//! // Each y is silu of the plain GroupNorm output; mean and rstd are unchanged.
+//! let plain = group_norm(&x, &[1, 4, 5, 5], 2, None, None, 1e-5).unwrap();
+//! for (&y, &z) in out.y.iter().zip(&plain.y) {
+//!     assert_eq!(y, z / (1.0 + (-z).exp()));
+//!     assert_eq!(y, Activation::Silu.apply(z));
+//! }
+//! assert_eq!((&out.mean, &out.rstd), (&plain.mean, &plain.rstd));
+//! assert!(Activation::Silu.apply(f64::NEG_INFINITY).is_nan());
+//!
+//! // The default options are group_norm's: contiguous, no activation.
+//! let default = group_norm_with_options(&x, &[1, 4, 5, 5], 2, None, None, 1e-5, Options::default());
+//! assert_eq!(default.unwrap(), plain);
+//! let options = Options::default().with_layout(Layout::ChannelsLast);
+//! assert_eq!((options.layout, options.activation), (Layout::ChannelsLast, Activation::None));
 //! ```
 //!
 //! [`torch.nn.GroupNorm`]: https://pytorch.org/docs/stable/generated/torch.nn.GroupNorm.html
@@ -199,6 +239,79 @@ pub enum Layout {
     ChannelsLast,
 }
 
+/// What is applied to each output value after the affine step: `y = act(z)`, `z` the GroupNorm
+/// output. New activations may be added, so a `match` on an `Activation` outside this crate needs
+/// a `_` arm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Activation {
+    /// `y = z`: plain GroupNorm.
+    #[default]
+    None,
+    /// `y = silu(z) = z * sigmoid(z)`, computed as PyTorch's CPU kernel computes `F.silu` in
+    /// float64: `z / (1 + exp(-z))` (see the crate docs for the non-finite values).
+    Silu,
+}
+
+impl Activation {
+    /// The activation of `z`, in `f64`.
+    ///
+    /// ```
+    /// use groupnorm_reference::Activation;
+    ///
+    /// assert_eq!(Activation::None.apply(-2.5), -2.5);
+    /// assert_eq!(Activation::Silu.apply(0.0), 0.0);
+    /// assert_eq!(Activation::Silu.apply(2.0), 2.0 / (1.0 + (-2.0f64).exp()));
+    /// assert_eq!(Activation::Silu.apply(f64::INFINITY), f64::INFINITY);
+    /// assert!(Activation::Silu.apply(f64::NEG_INFINITY).is_nan()); // -inf / (1 + inf)
+    /// ```
+    pub fn apply(self, z: f64) -> f64 {
+        match self {
+            Activation::None => z,
+            // PyTorch's `x / (1 + exp(-x))`, in this order: not `z * (1 / (1 + exp(-z)))`,
+            // which rounds once more, nor `z * 0.5 * (1 + tanh(z / 2))`.
+            Activation::Silu => z / (1.0 + (-z).exp()),
+        }
+    }
+}
+
+/// Everything of a call besides the tensors, `G` and `eps`: the [`Layout`] of the input and
+/// output, and the [`Activation`] after the affine step. Fields may be added, so build it from
+/// [`Options::default`] (contiguous, no activation: what [`group_norm`] does) with the `with_*`
+/// methods:
+///
+/// ```
+/// use groupnorm_reference::{Activation, Layout, Options};
+///
+/// let options = Options::default()
+///     .with_layout(Layout::ChannelsLast)
+///     .with_activation(Activation::Silu);
+/// assert_eq!(options.layout, Layout::ChannelsLast);
+/// assert_eq!(options.activation, Activation::Silu);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Options {
+    /// The memory order of `input` and `y`.
+    pub layout: Layout,
+    /// Applied to every value of `y` after the affine step.
+    pub activation: Activation,
+}
+
+impl Options {
+    /// The same options with `layout`.
+    #[must_use]
+    pub fn with_layout(self, layout: Layout) -> Options {
+        Options { layout, ..self }
+    }
+
+    /// The same options with `activation`.
+    #[must_use]
+    pub fn with_activation(self, activation: Activation) -> Options {
+        Options { activation, ..self }
+    }
+}
+
 /// GroupNorm of `input`, laid out row-major with shape `(N, C, *spatial)`.
 ///
 /// `weight` (gamma) and `bias` (beta) hold one value per channel when given. See the crate docs
@@ -227,7 +340,8 @@ pub fn group_norm(
 /// `y` is returned in the same layout as `input`; `mean` and `rstd` are indexed `n * G + g` in
 /// every layout. `weight` (gamma) and `bias` (beta) hold one value per channel when given. The
 /// arguments are checked as by [`group_norm`], in the same order, whatever the layout. See the
-/// crate docs for the formula and an example.
+/// crate docs for the formula and an example. This is [`group_norm_with_options`] with
+/// `layout` and no activation.
 pub fn group_norm_with_layout(
     input: &[f64],
     shape: &[usize],
@@ -237,6 +351,34 @@ pub fn group_norm_with_layout(
     eps: f64,
     layout: Layout,
 ) -> Result<GroupNormOutput, GroupNormError> {
+    group_norm_with_options(
+        input,
+        shape,
+        num_groups,
+        weight,
+        bias,
+        eps,
+        Options::default().with_layout(layout),
+    )
+}
+
+/// GroupNorm of `input`, of logical shape `(N, C, *spatial)` stored in `options.layout`, followed
+/// by `options.activation` on every output value.
+///
+/// Everything but the activation is [`group_norm_with_layout`]: the same checks in the same
+/// order, the same `mean` and `rstd`, and `y = activation(z)` with `z` exactly the value
+/// [`group_norm_with_layout`] returns (the activation is applied last, in `f64`). See the crate
+/// docs, [Options](crate#options-the-layout-and-an-activation), for an example.
+pub fn group_norm_with_options(
+    input: &[f64],
+    shape: &[usize],
+    num_groups: usize,
+    weight: Option<&[f64]>,
+    bias: Option<&[f64]>,
+    eps: f64,
+    options: Options,
+) -> Result<GroupNormOutput, GroupNormError> {
+    let Options { layout, activation } = options;
     let (n, channels, spatial) = validate(input, shape, num_groups, weight, bias)?;
     let channels_per_group = channels / num_groups;
     // Exact whenever there is a sample (the whole product fits); never used otherwise.
@@ -288,13 +430,14 @@ pub fn group_norm_with_layout(
             let beta = bias.map_or(0.0, |b| b[c]);
             let scale = rstd * gamma;
             for (y, &x) in y_channel.iter_mut().zip(channel.iter()) {
-                *y = if weight.is_none() && bias.is_none() {
+                let z = if weight.is_none() && bias.is_none() {
                     (x - mean) * rstd
                 } else if scale.is_finite() {
                     (x - mean) * rstd * gamma + beta
                 } else {
                     x * scale + (beta - mean * scale)
                 };
+                *y = activation.apply(z);
             }
         }
         out.mean.push(mean);
