@@ -8,7 +8,7 @@ use groupnorm_conformance::torch_print::tensor_repr;
 use groupnorm_conformance::{
     check_subject, load_dir, render, vectors_dir, Case, CaseInputs, Reference, VectorFile,
 };
-use groupnorm_optimized::{GroupNorm, Kernel, ParseKernelError, StatsBuffers};
+use groupnorm_optimized::{GroupNorm, Kernel, ParseKernelError, StatsBuffers, F16};
 use std::sync::OnceLock;
 
 fn vectors() -> &'static [VectorFile] {
@@ -256,12 +256,36 @@ fn error_messages() {
         .expect_err("the call is invalid");
     lines.push(format!("optimized::{}: {e}", variant(&e)));
     seen.push(variant(&e));
+    // The types: a float16 weight for float32 input, for float16 input a float16 weight with
+    // a float32 bias, and float32 statistics for float16 input without parameters.
+    let half = [F16::from_f32(1.0); 2];
+    let (x16, mut y16) = ([F16::from_f32(0.5); 4], [F16::default(); 4]);
+    let (mut mean, mut rstd) = ([0.0f32; 1], [0.0f32; 1]);
+    let typed_errors = [
+        GroupNorm::new(&[1, 2, 2], 1)
+            .with_weight(&half)
+            .forward(&[0.0f32; 4], &mut [0.0; 4]),
+        GroupNorm::new(&[1, 2, 2], 1)
+            .with_weight(&half)
+            .with_bias(&[0.0f32; 2])
+            .forward(&x16, &mut y16),
+        GroupNorm::new(&[1, 2, 2], 1).forward_with_stats(
+            &x16,
+            &mut y16,
+            StatsBuffers::new(&mut mean, &mut rstd),
+        ),
+    ];
+    for e in typed_errors {
+        let e = e.expect_err("the call is invalid");
+        lines.push(format!("optimized::{}: {e}", variant(&e)));
+        seen.push(variant(&e));
+    }
     let count = seen.len();
     seen.sort();
     seen.dedup();
     assert_eq!(
         (count, seen.len()),
-        (12, 12),
+        (15, 15),
         "every optimized variant once"
     );
 

@@ -7,7 +7,9 @@
 //!
 //! The checks run in the order the variants of `GroupNormError` are declared: dimensions,
 //! `num_groups == 0`, `C == 0`, divisibility, weight length, bias length, a zero spatial
-//! dimension, shape overflow, input length, output length, mean length, rstd length. When the
+//! dimension, shape overflow, input length, output length, mean length, rstd length, then the
+//! types of weight and bias and of the statistics (`wrong_types_are_rejected_and_right_ones_run`,
+//! whose calls take other element types than the table's `f32`). When the
 //! arguments are wrong in several ways, the first of these is reported: see
 //! `precedence_follows_the_declaration_order`, and the rows of the table where a zero spatial
 //! dimension wins over an overflowing product (the product is then zero).
@@ -499,4 +501,166 @@ fn empty_batch_with_huge_groups() {
             }
         }
     }
+}
+
+/// Weight, bias and the statistics buffers of the wrong type, as PyTorch rejects them: each
+/// call gives its `GroupNormError` on every runner and writes nothing; the same calls with the
+/// types PyTorch takes run. The type checks come after every length check (their variants are
+/// declared last).
+#[test]
+fn wrong_types_are_rejected_and_right_ones_run() {
+    use groupnorm_optimized::{Bf16, Element, F16};
+    const Y16: u16 = 0x7e12;
+    let shape = [2, 4, 3];
+    let x32 = data(24);
+    let x16: Vec<F16> = x32.iter().map(|&v| F16::from_f32(v)).collect();
+    let xb16: Vec<Bf16> = x32.iter().map(|&v| Bf16::from_f32(v)).collect();
+    let (w32, w16, wb16) = (
+        [1.5f32; 4],
+        [F16::from_f32(1.5); 4],
+        [Bf16::from_f32(1.5); 4],
+    );
+
+    /// Runs `params` on `x` with statistics of type `S` through every runner, and checks that
+    /// the outcome is `expected`, with nothing written on error and everything on success (the
+    /// sentinels compare with `==`: `F16` and `Bf16` compare their bits).
+    fn check<
+        E: Element + Copy + PartialEq + fmt::Debug,
+        S: Element + Copy + PartialEq + fmt::Debug,
+    >(
+        what: &str,
+        params: &GroupNorm<'_>,
+        x: &[E],
+        (y_sentinel, stat_sentinel): (E, S),
+        expected: Result<(), GroupNormError>,
+    ) {
+        for runner in runners() {
+            let mut y = vec![y_sentinel; x.len()];
+            let (mut mean, mut rstd) = ([stat_sentinel; 4], [stat_sentinel; 4]);
+            let stats = StatsBuffers::new(&mut mean, &mut rstd);
+            let got = match runner {
+                Runner::Kernel(kernel) => kernel.run(params, x, &mut y, Some(stats)),
+                Runner::Forward => params.forward_with_stats(x, &mut y, stats),
+            };
+            assert_eq!(got, expected, "{what} [{runner}]");
+            let untouched = y.iter().all(|v| *v == y_sentinel)
+                && mean.iter().chain(&rstd).all(|v| *v == stat_sentinel);
+            assert_eq!(
+                untouched,
+                expected.is_err(),
+                "{what} [{runner}]: written or not"
+            );
+        }
+    }
+    let base = GroupNorm::new(&shape, 2);
+    let (f32s, f16s) = (
+        // Not a NaN, so that `==` sees it: no output of these calls is near it.
+        (-7777.0f32, STAT_SENTINEL),
+        (F16::from_bits(Y16), F16::from_bits(Y16)),
+    );
+    let f16_f32 = (F16::from_bits(Y16), STAT_SENTINEL);
+    let bf16s = (Bf16::from_bits(Y16), Bf16::from_bits(Y16));
+    use GroupNormError as E;
+    let parameter = |input, found| Err(E::ParameterType { input, found });
+    let stats = |expected, found| Err(E::StatsType { expected, found });
+    check(
+        "f32 x, f16 weight",
+        &base.with_weight(&w16),
+        &x32,
+        f32s,
+        parameter("float32", "float16"),
+    );
+    check(
+        "f32 x, bf16 bias",
+        &base.with_bias(&wb16),
+        &x32,
+        f32s,
+        parameter("float32", "bfloat16"),
+    );
+    check(
+        "f16 x, bf16 weight",
+        &base.with_weight(&wb16),
+        &x16,
+        f16_f32,
+        parameter("float16", "bfloat16"),
+    );
+    check(
+        "f16 x, f16 weight, f32 bias",
+        &base.with_weight(&w16).with_bias(&w32),
+        &x16,
+        f16_f32,
+        Err(E::ParameterTypesDiffer {
+            weight: "float16",
+            bias: "float32",
+        }),
+    );
+    check(
+        "f16 x, f32 weight, f16 stats",
+        &base.with_weight(&w32),
+        &x16,
+        f16s,
+        stats("float32", "float16"),
+    );
+    check(
+        "f16 x, no parameters, f32 stats",
+        &base,
+        &x16,
+        f16_f32,
+        stats("float16", "float32"),
+    );
+    check(
+        "bf16 x, bf16 weight, f32 stats",
+        &base.with_weight(&wb16),
+        &xb16,
+        (bf16s.0, STAT_SENTINEL),
+        stats("bfloat16", "float32"),
+    );
+    check(
+        "f32 x, f32 weight, f16 stats",
+        &base.with_weight(&w32),
+        &x32,
+        (f32s.0, f16s.1),
+        stats("float32", "float16"),
+    );
+    // The combinations PyTorch takes.
+    check(
+        "f16 x, f32 weight",
+        &base.with_weight(&w32),
+        &x16,
+        f16_f32,
+        Ok(()),
+    );
+    check(
+        "f16 x, f16 weight and bias",
+        &base.with_weight(&w16).with_bias(&w16),
+        &x16,
+        f16s,
+        Ok(()),
+    );
+    check("f16 x, no parameters", &base, &x16, f16s, Ok(()));
+    check(
+        "bf16 x, f32 bias",
+        &base.with_bias(&w32),
+        &xb16,
+        (bf16s.0, STAT_SENTINEL),
+        Ok(()),
+    );
+    check(
+        "bf16 x, bf16 weight",
+        &base.with_weight(&wb16),
+        &xb16,
+        bf16s,
+        Ok(()),
+    );
+    // A length error wins over a type error.
+    check(
+        "f32 x, short f16 weight",
+        &base.with_weight(&w16[..3]),
+        &x32,
+        f32s,
+        Err(E::WeightLength {
+            channels: 4,
+            len: 3,
+        }),
+    );
 }
