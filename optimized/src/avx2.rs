@@ -167,7 +167,7 @@ unsafe impl Io<F16> for Avx2 {
     unsafe fn load(src: &[F16]) -> Self {
         let src = &src[..Self::LANES];
         // SAFETY: reads the 16 bytes of `src`.
-        unsafe { Avx2(_mm256_cvtph_ps(_mm_loadu_si128(src.as_ptr().cast()))) }
+        unsafe { Avx2(from_f16(_mm_loadu_si128(src.as_ptr().cast()))) }
     }
     #[inline(always)]
     unsafe fn store(self, dst: &mut [F16]) {
@@ -190,14 +190,48 @@ unsafe impl Io<F16> for Avx2 {
     }
 }
 
-/// The eight lanes rounded to float16, to nearest even (F16C's `vcvtps2ph`).
+/// The eight lanes rounded to float16, to nearest even (F16C's `vcvtps2ph`; under Miri, which
+/// has no F16C, the portable conversion, which gives the same bits).
 ///
 /// # Safety
 /// The CPU supports F16C.
 #[inline(always)]
 unsafe fn to_f16(v: __m256) -> __m128i {
+    #[cfg(miri)]
+    // SAFETY: the stores and loads access the arrays of this block.
+    return unsafe {
+        let mut lanes = [0.0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+        let halves = lanes.map(|x| F16::from_f32(x).to_bits());
+        _mm_loadu_si128(halves.as_ptr().cast())
+    };
     // SAFETY: our caller guarantees the instruction set; registers only.
-    unsafe { _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v) }
+    #[cfg(not(miri))]
+    unsafe {
+        _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v)
+    }
+}
+
+/// Eight float16 values widened to `f32`, exactly (F16C's `vcvtph2ps`; under Miri, the
+/// portable conversion).
+///
+/// # Safety
+/// The CPU supports F16C.
+#[inline(always)]
+unsafe fn from_f16(halves: __m128i) -> __m256 {
+    #[cfg(miri)]
+    // SAFETY: the stores and loads access the arrays of this block.
+    return unsafe {
+        let mut bits = [0u16; 8];
+        _mm_storeu_si128(bits.as_mut_ptr().cast(), halves);
+        let lanes = bits.map(|b| F16::from_bits(b).to_f32());
+        _mm256_loadu_ps(lanes.as_ptr())
+    };
+    // SAFETY: our caller guarantees the instruction set; registers only.
+    #[cfg(not(miri))]
+    unsafe {
+        _mm256_cvtph_ps(halves)
+    }
 }
 
 // SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges; the other

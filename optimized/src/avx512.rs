@@ -40,17 +40,35 @@ unsafe impl Vector for Avx512 {
     }
     #[inline(always)]
     unsafe fn max(self, rhs: Self) -> Self {
+        #[cfg(miri)]
+        // SAFETY: the instruction set, our caller's.
+        return unsafe { lane_by_lane(self, rhs, |a, b| if a > b { a } else { b }) };
         // SAFETY: registers only.
-        unsafe { Avx512(_mm512_max_ps(self.0, rhs.0)) }
+        #[cfg(not(miri))]
+        unsafe {
+            Avx512(_mm512_max_ps(self.0, rhs.0))
+        }
     }
     #[inline(always)]
     unsafe fn min(self, rhs: Self) -> Self {
+        #[cfg(miri)]
+        // SAFETY: the instruction set, our caller's.
+        return unsafe { lane_by_lane(self, rhs, |a, b| if a < b { a } else { b }) };
         // SAFETY: registers only.
-        unsafe { Avx512(_mm512_min_ps(self.0, rhs.0)) }
+        #[cfg(not(miri))]
+        unsafe {
+            Avx512(_mm512_min_ps(self.0, rhs.0))
+        }
     }
     #[inline(always)]
     unsafe fn pow2(n: Self) -> Self {
+        #[cfg(miri)]
+        // SAFETY: the instruction set, our caller's.
+        return unsafe {
+            lane_by_lane(n, n, |n, _| f32::from_bits(((n as i32 + 127) as u32) << 23))
+        };
         // SAFETY: registers only.
+        #[cfg(not(miri))]
         unsafe {
             let biased = _mm512_add_epi32(_mm512_cvtps_epi32(n.0), _mm512_set1_epi32(127));
             Avx512(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(biased)))
@@ -206,7 +224,7 @@ unsafe impl Io<F16> for Avx512 {
     unsafe fn load(src: &[F16]) -> Self {
         let src = &src[..Self::LANES];
         // SAFETY: reads the 32 bytes of `src`.
-        unsafe { Avx512(_mm512_cvtph_ps(_mm256_loadu_si256(src.as_ptr().cast()))) }
+        unsafe { Avx512(from_f16(_mm256_loadu_si256(src.as_ptr().cast()))) }
     }
     #[inline(always)]
     unsafe fn store(self, dst: &mut [F16]) {
@@ -229,14 +247,48 @@ unsafe impl Io<F16> for Avx512 {
     }
 }
 
-/// The sixteen lanes rounded to float16, to nearest even (`vcvtps2ph`).
+/// The sixteen lanes rounded to float16, to nearest even (`vcvtps2ph`; under Miri, which does
+/// not have it, the portable conversion, which gives the same bits).
 ///
 /// # Safety
 /// The CPU supports AVX-512F.
 #[inline(always)]
 unsafe fn to_f16(v: __m512) -> __m256i {
+    #[cfg(miri)]
+    // SAFETY: the stores and loads access the arrays of this block.
+    return unsafe {
+        let mut lanes = [0.0f32; 16];
+        _mm512_storeu_ps(lanes.as_mut_ptr(), v);
+        let halves = lanes.map(|x| F16::from_f32(x).to_bits());
+        _mm256_loadu_si256(halves.as_ptr().cast())
+    };
     // SAFETY: our caller guarantees the instruction set; registers only.
-    unsafe { _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v) }
+    #[cfg(not(miri))]
+    unsafe {
+        _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v)
+    }
+}
+
+/// Sixteen float16 values widened to `f32`, exactly (`vcvtph2ps`; under Miri, the portable
+/// conversion).
+///
+/// # Safety
+/// The CPU supports AVX-512F.
+#[inline(always)]
+unsafe fn from_f16(halves: __m256i) -> __m512 {
+    #[cfg(miri)]
+    // SAFETY: the stores and loads access the arrays of this block.
+    return unsafe {
+        let mut bits = [0u16; 16];
+        _mm256_storeu_si256(bits.as_mut_ptr().cast(), halves);
+        let lanes = bits.map(|b| F16::from_bits(b).to_f32());
+        _mm512_loadu_ps(lanes.as_ptr())
+    };
+    // SAFETY: our caller guarantees the instruction set; registers only.
+    #[cfg(not(miri))]
+    unsafe {
+        _mm512_cvtph_ps(halves)
+    }
 }
 
 // SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges; the other
@@ -293,7 +345,9 @@ unsafe fn to_bf16(v: __m512) -> __m256i {
         );
         let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(bits, to_even));
         let quiet_nan = _mm512_or_si512(upper, _mm512_set1_epi32(0x40));
-        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+        // NaN: a magnitude above infinity's bits (an integer compare, which Miri also runs).
+        let magnitude = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fff_ffff));
+        let nan = _mm512_cmpgt_epi32_mask(magnitude, _mm512_set1_epi32(0x7f80_0000));
         _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, quiet_nan))
     }
 }
@@ -357,6 +411,28 @@ unsafe fn add_deviations(eight: __m256, first: __m512d, sums: &mut (__m512d, __m
         );
         sums.0 = _mm512_add_pd(sums.0, d);
         sums.1 = _mm512_fmadd_pd(d, d, sums.1);
+    }
+}
+
+/// `f` of each pair of lanes, one lane at a time: for Miri, which has no `vmaxps`, `vminps` or
+/// `vcvtps2dq` on 512 bits; the same values as those instructions on the finite lanes the
+/// exponential gives them.
+///
+/// # Safety
+/// The CPU supports AVX-512F.
+#[cfg(miri)]
+#[inline(always)]
+unsafe fn lane_by_lane(a: Avx512, b: Avx512, f: impl Fn(f32, f32) -> f32) -> Avx512 {
+    let (mut x, mut y) = ([0.0f32; 16], [0.0f32; 16]);
+    // SAFETY: our caller guarantees the instruction set; the stores and the load access the
+    // arrays of this function.
+    unsafe {
+        _mm512_storeu_ps(x.as_mut_ptr(), a.0);
+        _mm512_storeu_ps(y.as_mut_ptr(), b.0);
+        for (x, y) in x.iter_mut().zip(y) {
+            *x = f(*x, y);
+        }
+        Avx512(_mm512_loadu_ps(x.as_ptr()))
     }
 }
 

@@ -2,9 +2,10 @@
 //! which runs them with each kernel's target features enabled.
 
 use crate::contiguous::GroupRun;
+use crate::element::{Bf16, Element, F16};
 use crate::params::Stats;
 use crate::plan::Plan;
-use crate::{GroupNorm, Kernel, Layout, ParseKernelError, StatsBuffers, KERNEL_NAMES};
+use crate::{Activation, GroupNorm, Kernel, Layout, ParseKernelError, StatsBuffers, KERNEL_NAMES};
 
 /// The output written around the caches, as calls over 16 MiB write it, on data small
 /// enough for Miri: the same bits as plain stores, for every kernel. The output starts at
@@ -275,22 +276,23 @@ fn channels_last_without_samples_is_empty() {
 /// Miri reports any access past their end as out of bounds (and one before their start
 /// through the slice's borrow). A `Vec` is only aligned for `f32`, which leaves the offset from
 /// a 64-byte line to chance.
-struct AtAllocationEnd {
-    ptr: core::ptr::NonNull<f32>,
+/// `T` is `f32`, `F16` or `Bf16`, for which zero bits are a value.
+struct AtAllocationEnd<T = f32> {
+    ptr: core::ptr::NonNull<T>,
     front: usize,
     len: usize,
 }
 
-impl AtAllocationEnd {
+impl<T: Element> AtAllocationEnd<T> {
     fn layout(front: usize, len: usize) -> std::alloc::Layout {
-        std::alloc::Layout::from_size_align((front + len) * size_of::<f32>(), 64).unwrap()
+        std::alloc::Layout::from_size_align((front + len) * size_of::<T>(), 64).unwrap()
     }
 
-    fn new(front: usize, values: &[f32]) -> Self {
-        assert!(front < 16 && !values.is_empty());
+    fn new(front: usize, values: &[T]) -> Self {
+        assert!(front * size_of::<T>() < 64 && !values.is_empty());
         let layout = Self::layout(front, values.len());
         // SAFETY: `layout` is not zero-sized (`values` is not empty).
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<f32>();
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
         let ptr =
             core::ptr::NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
         let mut buffer = AtAllocationEnd {
@@ -302,22 +304,26 @@ impl AtAllocationEnd {
         buffer
     }
 
-    fn slice(&self) -> &[f32] {
-        // SAFETY: the allocation holds `front + len` floats, zeroed when made (a valid `f32`)
+    fn slice(&self) -> &[T] {
+        // SAFETY: the allocation holds `front + len` values, zeroed when made (a valid `T`)
         // or written since, 64-byte aligned; it lives as long as `self`, borrowed here.
         unsafe { core::slice::from_raw_parts(self.ptr.as_ptr().add(self.front), self.len) }
     }
 
-    fn slice_mut(&mut self) -> &mut [f32] {
+    fn slice_mut(&mut self) -> &mut [T] {
         // SAFETY: as in `slice`, under an exclusive borrow of `self`.
         unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr().add(self.front), self.len) }
     }
 }
 
-impl Drop for AtAllocationEnd {
+impl<T> Drop for AtAllocationEnd<T> {
     fn drop(&mut self) {
         // SAFETY: allocated in `new` with this layout, and no longer borrowed.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr().cast(), Self::layout(self.front, self.len)) }
+        unsafe {
+            let layout =
+                std::alloc::Layout::from_size_align((self.front + self.len) * size_of::<T>(), 64);
+            std::alloc::dealloc(self.ptr.as_ptr().cast(), layout.unwrap())
+        }
     }
 }
 
@@ -474,5 +480,149 @@ fn every_buffer_ends_at_the_end_of_its_allocation() {
             seen.iter().all(|offsets| offsets.iter().all(|&s| s)),
             "{kernel}: {seen:?}"
         );
+    }
+}
+
+/// What the test below needs of an element type beyond `Element`: half an ulp, relative to the
+/// value (an upper bound for normal values), and the spacing of the subnormals.
+trait Rounding: Element {
+    const HALF_ULP: f64;
+    const SUBNORMAL_STEP: f64;
+}
+
+impl Rounding for f32 {
+    const HALF_ULP: f64 = 0.0;
+    const SUBNORMAL_STEP: f64 = 0.0;
+}
+
+impl Rounding for F16 {
+    const HALF_ULP: f64 = 1.0 / 2048.0;
+    const SUBNORMAL_STEP: f64 = 5.960_464_477_539_063e-8;
+}
+
+impl Rounding for Bf16 {
+    const HALF_ULP: f64 = 1.0 / 256.0;
+    const SUBNORMAL_STEP: f64 = 0.0;
+}
+
+/// The half types and SiLU on every kernel, small enough for Miri: input and output at the very
+/// end of their own allocations (at offsets from a 64-byte line that change from call to call),
+/// group lengths around every vector width, both layouts, without and with SiLU, weight and
+/// bias of `f32` or the input's type. `y` is checked against GroupNorm (and SiLU) in `f64`:
+/// within half an ulp of the element type plus 16 eps32 of `max(1, |y|)`; `mean` and `rstd`,
+/// of `f32` or the input's type as PyTorch returns them, within half an ulp plus 8 eps32.
+#[test]
+fn half_types_and_silu_end_at_the_end_of_their_allocation() {
+    fn run<E: Rounding>(kernel: Kernel, calls: &mut usize) {
+        // (group length, channels), one group of one sample.
+        const CASES: [(usize, usize); 8] = [
+            (1, 1),
+            (8, 2),
+            (9, 3),
+            (17, 1),
+            (33, 3),
+            (64, 4),
+            (65, 5),
+            (129, 3),
+        ];
+        let eps32 = f64::from(f32::EPSILON);
+        for &(len, channels) in &CASES {
+            for layout in [Layout::Contiguous, Layout::ChannelsLast] {
+                // f32 without activation is the test above's.
+                let activations: &[Activation] = if E::NAME == "float32" {
+                    &[Activation::Silu]
+                } else {
+                    &[Activation::None, Activation::Silu]
+                };
+                for &activation in activations {
+                    let i = *calls;
+                    *calls += 1;
+                    let shape = [1, channels, len / channels];
+                    let values: std::vec::Vec<E> = (0..len)
+                        .map(|k| E::from_f32(((k * 37 % 101) as f32) * 0.25 - 12.0))
+                        .collect();
+                    let lanes_per_line = 64 / size_of::<E>();
+                    let at = |b: usize| (7 * i + 3 * b) % lanes_per_line;
+                    let x = AtAllocationEnd::new(at(0), &values);
+                    let mut y = AtAllocationEnd::new(at(1), &std::vec![E::ZERO; len]);
+                    let weight32: std::vec::Vec<f32> =
+                        (0..channels).map(|c| 1.5 - (c % 3) as f32).collect();
+                    let bias32: std::vec::Vec<f32> =
+                        (0..channels).map(|c| (c % 5) as f32 * 0.5 - 1.0).collect();
+                    let weight: std::vec::Vec<E> =
+                        weight32.iter().map(|&v| E::from_f32(v)).collect();
+                    let bias: std::vec::Vec<E> = bias32.iter().map(|&v| E::from_f32(v)).collect();
+                    let base = GroupNorm::new(&shape, 1)
+                        .with_layout(layout)
+                        .with_activation(activation);
+                    // Parameters of f32 (statistics f32) on even calls, of E (statistics E) on
+                    // odd ones.
+                    let own_type = i % 2 == 1;
+                    let params = if own_type {
+                        base.with_weight(&weight).with_bias(&bias)
+                    } else {
+                        base.with_weight(&weight32).with_bias(&bias32)
+                    };
+                    let x32: std::vec::Vec<f32> = x.slice().iter().map(|v| v.to_f32()).collect();
+                    let (mut want_y, want_m, want_r) =
+                        naive_one_group(channels, Some(&weight32), Some(&bias32), &x32, layout);
+                    if activation == Activation::Silu {
+                        for v in &mut want_y {
+                            *v /= 1.0 + (-*v).exp();
+                        }
+                    }
+                    let what = std::format!(
+                        "{kernel} {}: length {len}, {channels} channels, {layout:?}, \
+                         {activation:?}, parameters of the input's type {own_type}",
+                        E::NAME
+                    );
+                    let (m, r) = if own_type {
+                        let mut mean = AtAllocationEnd::new(at(2), &[E::ZERO]);
+                        let mut rstd = AtAllocationEnd::new(at(3), &[E::ZERO]);
+                        let stats = StatsBuffers::new(mean.slice_mut(), rstd.slice_mut());
+                        kernel
+                            .run(&params, x.slice(), y.slice_mut(), Some(stats))
+                            .unwrap();
+                        (mean.slice()[0].to_f32(), rstd.slice()[0].to_f32())
+                    } else {
+                        let mut mean = AtAllocationEnd::new(at(2) % 16, &[0.0f32]);
+                        let mut rstd = AtAllocationEnd::new(at(3) % 16, &[0.0f32]);
+                        let stats = StatsBuffers::new(mean.slice_mut(), rstd.slice_mut());
+                        kernel
+                            .run(&params, x.slice(), y.slice_mut(), Some(stats))
+                            .unwrap();
+                        (mean.slice()[0], rstd.slice()[0])
+                    };
+                    let rounding = |want: f64| E::HALF_ULP * want.abs() + E::SUBNORMAL_STEP;
+                    for (k, (got, &want)) in y.slice().iter().zip(&want_y).enumerate() {
+                        let got = f64::from(got.to_f32());
+                        let tolerance = rounding(want) + 16.0 * eps32 * want.abs().max(1.0);
+                        assert!(
+                            (got - want).abs() <= tolerance,
+                            "{what}: y[{k}] {got} vs {want}"
+                        );
+                    }
+                    let stat_rounding = |want: f64| if own_type { rounding(want) } else { 0.0 };
+                    let (m, r) = (f64::from(m), f64::from(r));
+                    let mean_tolerance =
+                        stat_rounding(want_m) + 8.0 * eps32 * (want_m.abs() + 1.0 / want_r);
+                    assert!(
+                        (m - want_m).abs() <= mean_tolerance,
+                        "{what}: mean {m} vs {want_m}"
+                    );
+                    let rstd_tolerance = stat_rounding(want_r) + 8.0 * eps32 * want_r;
+                    assert!(
+                        (r - want_r).abs() <= rstd_tolerance,
+                        "{what}: rstd {r} vs {want_r}"
+                    );
+                }
+            }
+        }
+    }
+    for kernel in Kernel::available() {
+        let mut calls = kernel.name().len();
+        run::<F16>(kernel, &mut calls);
+        run::<Bf16>(kernel, &mut calls);
+        run::<f32>(kernel, &mut calls);
     }
 }

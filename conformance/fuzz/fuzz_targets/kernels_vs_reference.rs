@@ -44,6 +44,14 @@
 //! `|gamma| <= 1` and `|beta| <= 1` and no cancellation between `gamma z` and `beta`, `s` is
 //! `max(1, |y_ref|)`, the project's target as stated.
 //!
+//! **Half types and SiLU.** Bytes past the problem choose an element type (float32, float16,
+//! bfloat16), whether weight and bias take it too, and whether SiLU follows: the problem's
+//! values rounded to that type are run through every kernel twice, in the type and in float32
+//! (the same values, the same activation). A half-type output computes the same `f32` lanes as
+//! the float32 one and rounds them once, so every `y` must be the float32 `y` rounded to the
+//! type, within one ulp of it (the `f64` path rounds `f64` directly, not through `f32`), NaN
+//! where it is NaN; the statistics likewise, in their type.
+//!
 //! Channels whose weight or bias is not finite: the reference's `y` is not finite there (an
 //! infinite factor or term), and the kernel's must be the same: NaN where it is NaN, the same
 //! infinity where it is infinite. Both crates take PyTorch's order of operations where
@@ -56,7 +64,7 @@
 
 use groupnorm_conformance::check::{E32, KERNEL_MEAN_EPS32, KERNEL_RSTD_EPS32, KERNEL_Y_EPS32};
 use groupnorm_conformance::kit::{self, Inputs, KernelOutput};
-use groupnorm_conformance::variant::Layout;
+use groupnorm_conformance::variant::{Activation, DType, Layout, Variant};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
@@ -251,7 +259,99 @@ fuzz_target!(|data: &[u8]| {
         out.y = case.logical(&out.y);
         check(kernel.name(), &case, &reference, &out);
     });
+    let dtype = match u.int_in_range(0u8..=2).unwrap_or(0) {
+        0 => DType::Float32,
+        1 => DType::Float16,
+        _ => DType::BFloat16,
+    };
+    let own_type_parameters = u.arbitrary().unwrap_or(false);
+    let activation = if u.arbitrary().unwrap_or(false) {
+        Activation::Silu
+    } else {
+        Activation::None
+    };
+    if dtype != DType::Float32 || activation == Activation::Silu {
+        check_types(&case, dtype, own_type_parameters, activation);
+    }
 });
+
+/// The half-type and SiLU property of the module docs: the problem's values rounded to `dtype`
+/// (and weight and bias too with `own_type_parameters`), through every kernel in `dtype` and in
+/// float32.
+fn check_types(case: &Case, dtype: DType, own_type_parameters: bool, activation: Activation) {
+    let round = |v: &[f32]| -> Vec<f32> {
+        v.iter()
+            .map(|&x| dtype.round(f64::from(x)) as f32)
+            .collect()
+    };
+    let x = round(&case.stored(&case.x));
+    let param_dtype = if own_type_parameters {
+        dtype
+    } else {
+        DType::Float32
+    };
+    let params = |p: &Option<Vec<f32>>| {
+        p.as_deref().map(|p| {
+            if own_type_parameters {
+                round(p)
+            } else {
+                p.to_vec()
+            }
+        })
+    };
+    let (weight, bias) = (params(&case.weight), params(&case.bias));
+    let inputs = Inputs {
+        weight: weight.as_deref(),
+        bias: bias.as_deref(),
+        ..case.inputs(&x)
+    };
+    let in_type = Variant {
+        layout: case.layout,
+        dtype,
+        param_dtype,
+        activation,
+    };
+    let in_float32 = Variant {
+        dtype: DType::Float32,
+        param_dtype: DType::Float32,
+        ..in_type
+    };
+    let stats_dtype = if (weight.is_some() || bias.is_some()) && !own_type_parameters {
+        DType::Float32
+    } else {
+        dtype
+    };
+    kit::for_each_kernel(|kernel| {
+        let run = |variant: &Variant| {
+            kit::run_variant(kernel, &inputs, variant)
+                .unwrap_or_else(|e| panic!("{} {variant:?}: {e}", kernel.name()))
+        };
+        let (typed, float32) = (run(&in_type), run(&in_float32));
+        let ctx = format!(
+            "{} {in_type:?}: shape {:?}, G = {}, eps = {:e}",
+            kernel.name(),
+            case.shape,
+            case.num_groups,
+            case.eps
+        );
+        for (field, got, want, t) in [
+            ("y", &typed.y, &float32.y, dtype),
+            ("mean", &typed.mean, &float32.mean, stats_dtype),
+            ("rstd", &typed.rstd, &float32.rstd, stats_dtype),
+        ] {
+            for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+                let (g, w) = (f64::from(g), t.round(f64::from(w)));
+                let agree = g == w
+                    || g.is_nan() && w.is_nan()
+                    || (g.is_finite() || w.is_finite()) && (g - w).abs() <= t.ulp(w);
+                assert!(
+                    agree,
+                    "{ctx}: {field}[{i}] {g:e} in the type, {w:e} from float32"
+                );
+            }
+        }
+    });
+}
 
 fn check(
     kernel: &str,
