@@ -97,10 +97,19 @@
 //!   layout's `y`, `mean` and `rstd` must be within the kernel-vs-reference budget (property 1)
 //!   of the contiguous reference, value for value and group for group; the two outputs are then
 //!   within twice that budget of each other.
+//! * **Element types and SiLU** (property 9): the spec's values (scaled by a power of two into
+//!   float16's range where they exceed 2^14; and, half the time, its weight and bias) rounded
+//!   to float16 or bfloat16, or kept in float32 with SiLU, through every
+//!   kernel in that type, with or without SiLU, against the reference on the same values
+//!   (SiLU in `f64` after it): `y` within `check::kernel_y_tolerance` (half an ulp of the type
+//!   at `y_ref` plus `16 ε max(1, |y_ref|)`; SiLU, whose derivative is at most 1.1 and which
+//!   shrinks `|y|` only where it shrinks the error with it, keeps the budget); `mean` and
+//!   `rstd`, in the type PyTorch returns them in, within half an ulp of it plus the property 1
+//!   budget.
 
 use groupnorm_conformance::check::{self, Check, E32 as EPS32, KERNEL_Y_EPS32};
 use groupnorm_conformance::kit::{self, Comparison, Inputs, KernelOutput};
-use groupnorm_conformance::variant::Layout;
+use groupnorm_conformance::variant::{Activation, DType, Layout, Variant};
 use groupnorm_optimized::Kernel;
 use groupnorm_reference::{group_norm_with_layout, GroupNormOutput};
 use proptest::prelude::*;
@@ -734,6 +743,104 @@ fn check_simd_vs_scalar(spec: &Spec) -> TestResult<Vec<&'static str>> {
                 &x,
             )
         }
+    })
+}
+
+/// Property 9: the spec's values rounded to `dtype` (weight and bias too with
+/// `own_type_parameters`), with `activation`, through every kernel in that type, against the
+/// reference on the same values.
+fn check_types(
+    spec: &Spec,
+    dtype: DType,
+    own_type_parameters: bool,
+    activation: Activation,
+) -> TestResult<Vec<&'static str>> {
+    let round = |v: &[f32]| -> Vec<f32> {
+        v.iter()
+            .map(|&x| dtype.round(f64::from(x)) as f32)
+            .collect()
+    };
+    // Float16 holds values up to 65504: data beyond 2^14 is scaled into its range by a power
+    // of two (which changes nothing else about it).
+    let mut data = spec.data();
+    let largest = data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    if dtype == DType::Float16 && largest > 16384.0 {
+        let scale = 2f32.powi(-((largest / 16384.0).log2().ceil() as i32));
+        data.iter_mut().for_each(|v| *v *= scale);
+    }
+    let x = round(&data);
+    let parameters = |p: &Option<Vec<f32>>| {
+        p.as_deref().map(|p| {
+            if own_type_parameters {
+                round(p)
+            } else {
+                p.to_vec()
+            }
+        })
+    };
+    let (weight, bias) = (parameters(&spec.weight), parameters(&spec.bias));
+    let variant = Variant {
+        layout: spec.layout,
+        dtype,
+        param_dtype: if own_type_parameters {
+            dtype
+        } else {
+            DType::Float32
+        },
+        activation,
+    };
+    let has_parameters = weight.is_some() || bias.is_some();
+    let stats = groupnorm_conformance::vectors::stats_dtype(variant, has_parameters);
+    let stored = spec.stored(&x);
+    let inputs = Inputs {
+        shape: &spec.shape,
+        num_groups: spec.num_groups,
+        weight: weight.as_deref(),
+        bias: bias.as_deref(),
+        eps: spec.eps,
+        input: &stored,
+        layout: spec.layout,
+    };
+    let mut reference = inputs
+        .reference_with(activation)
+        .map_err(|e| TestCaseError::fail(format!("reference rejected {}: {e}", spec.describe())))?;
+    reference.y = spec.logical(&reference.y);
+    expect_finite("reference y", &reference.y, spec)?;
+    let what = |kernel: Kernel| format!("kernel {} in {variant:?}", kernel.name());
+    kit::try_for_each_kernel(|kernel| {
+        let mut out = kit::run_variant(kernel, &inputs, &variant).map_err(|e| {
+            TestCaseError::fail(format!("{}: {e}, {}", what(kernel), spec.describe()))
+        })?;
+        out.y = spec.logical(&out.y);
+        assert_close(
+            &format!("{} y, {}", what(kernel), spec.describe()),
+            &upcast(&out.y),
+            &reference.y,
+            |i| check::kernel_y_tolerance(dtype, reference.y[i]),
+            |i| spec.at(&x, i),
+        )?;
+        let spread = |g: usize| 1.0 / reference.rstd[g];
+        assert_close(
+            &format!("{} mean, {}", what(kernel), spec.describe()),
+            &upcast(&out.mean),
+            &reference.mean,
+            |g| {
+                let m = reference.mean[g];
+                check::rounding_allowance(stats, m)
+                    + check::KERNEL_MEAN_EPS32 * EPS32 * (m.abs() + spread(g))
+            },
+            |g| spec.group_at(g),
+        )?;
+        assert_close(
+            &format!("{} rstd, {}", what(kernel), spec.describe()),
+            &upcast(&out.rstd),
+            &reference.rstd,
+            |g| {
+                let r = reference.rstd[g];
+                check::rounding_allowance(stats, r) + check::KERNEL_RSTD_EPS32 * EPS32 * r
+            },
+            |g| spec.group_at(g),
+        )
     })
 }
 
@@ -1406,6 +1513,41 @@ proptest! {
     }
 }
 
+/// An element type and an activation that is not float32 without one, for property 9.
+fn type_and_activation() -> BoxedStrategy<(DType, bool, Activation)> {
+    (0u8..5, any::<bool>())
+        .prop_map(|(which, own_type)| match which {
+            0 => (DType::Float16, own_type, Activation::None),
+            1 => (DType::Float16, own_type, Activation::Silu),
+            2 => (DType::BFloat16, own_type, Activation::None),
+            3 => (DType::BFloat16, own_type, Activation::Silu),
+            _ => (DType::Float32, false, Activation::Silu),
+        })
+        .boxed()
+}
+
+proptest! {
+    #![proptest_config(config(96))]
+
+    /// Property 9 on general shapes.
+    #[test]
+    fn half_types_and_silu_match_reference(
+        spec in general_spec(),
+        (dtype, own_type, activation) in type_and_activation(),
+    ) {
+        check_types(&spec, dtype, own_type, activation)?;
+    }
+
+    /// Property 9 on group lengths 1..=300.
+    #[test]
+    fn half_types_and_silu_match_reference_every_length(
+        spec in length_spec(),
+        (dtype, own_type, activation) in type_and_activation(),
+    ) {
+        check_types(&spec, dtype, own_type, activation)?;
+    }
+}
+
 proptest! {
     #![proptest_config(config(64))]
 
@@ -1707,6 +1849,18 @@ fn every_property_on_fixed_inputs() {
             "8: channels-last vs contiguous",
             check_channels_last(&general),
         ),
+        (
+            "9: float16 with SiLU, float16 parameters",
+            check_types(&general, DType::Float16, true, Activation::Silu),
+        ),
+        (
+            "9: bfloat16, float32 parameters",
+            check_types(&general, DType::BFloat16, false, Activation::None),
+        ),
+        (
+            "9: float32 with SiLU",
+            check_types(&general, DType::Float32, false, Activation::Silu),
+        ),
     ];
     let (general, plain) = (
         general.in_layout(Layout::ChannelsLast),
@@ -1725,6 +1879,10 @@ fn every_property_on_fixed_inputs() {
             check_affine_invariance(&plain, 3.0, -70.0),
         ),
         ("7: affine afterwards", check_affine_afterwards(&general)),
+        (
+            "9: bfloat16 with SiLU, bfloat16 parameters",
+            check_types(&general, DType::BFloat16, true, Activation::Silu),
+        ),
     ]
     .map(|(property, ran)| (format!("{property}, channels-last"), ran));
     let runs = runs
