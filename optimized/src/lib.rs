@@ -1,7 +1,10 @@
-//! # GroupNorm, the optimized `f32` kernel
+//! # GroupNorm, the optimized kernel
 //!
-//! PyTorch's [`torch.nn.GroupNorm`] for `f32` data laid out row-major as `(N, C, *spatial)`, or
-//! channels-last as `(N, *spatial, C)` ([`Layout`]), writing into buffers the caller owns.
+//! PyTorch's [`torch.nn.GroupNorm`] for `f32`, float16 ([`F16`]) or bfloat16 ([`Bf16`]) data laid
+//! out row-major as `(N, C, *spatial)`, or channels-last as `(N, *spatial, C)` ([`Layout`]),
+//! optionally followed by SiLU in the same pass ([`Activation`]), writing into buffers the
+//! caller owns. Half-type values are widened exactly to `f32` as they are loaded and the output
+//! is rounded once as it is stored: everything below is the same for every element type.
 //! Without its default features (`default-features = false`) it needs no dependency, allocates
 //! nothing and builds without `std`; the `rayon` feature (on by default) adds threads, which
 //! allocate a little per call.
@@ -68,8 +71,9 @@
 //! | `params.rs` | the arguments: [`GroupNorm`] and its `with_*` options, [`StatsBuffers`] |
 //! | `moments.rs` | count, mean and `m2` of a set of values, Chan's merge; `sqrt` |
 //! | `cpu.rs` | CPU feature detection, with `std` or through CPUID and XGETBV |
-//! | `element.rs` | the element types of input and output (`f32`) |
+//! | `element.rs` | the element types of input and output (`f32`, [`F16`], [`Bf16`]) |
 //! | `vector.rs` | per ISA: `Vector`, arithmetic in `f32` lanes; `Io`, loads and stores |
+//! | `exp.rs` | the exponential, over `Vector` and in `f64`, and SiLU |
 //! | `statistics.rs` | the statistics pass: one block's moments |
 //! | `output.rs` | the output pass: one span's `y`, through an `Epilogue` |
 //! | `plan.rs` | the arguments checked, the sizes, streaming and threading decided |
@@ -78,7 +82,7 @@
 //! | `contiguous.rs` | the contiguous layout: groups, blocks and channel spans in memory |
 //! | `channels_last.rs` | the channels-last layout: samples, spans of groups, tiles of channels |
 //! | `primitives.rs` | a kernel's function table, and the macro that fills it per ISA |
-//! | `scalar.rs`, `avx2.rs`, `avx512.rs`, `neon.rs` | `Vector` and `Io<f32>`, one ISA each |
+//! | `scalar.rs`, `avx2.rs`, `avx512.rs`, `neon.rs` | `Vector` and `Io<E>` for each element type, one ISA each |
 //! | `parallel.rs` | threads (with `rayon`), as the plan says |
 //! | `kernel.rs` | the registry of kernels, [`Kernel::run`], [`GroupNorm::forward`] |
 //!
@@ -86,7 +90,8 @@
 //!
 //! # Adding to this crate
 //!
-//! * **An instruction set**: a file that implements `Vector` and `Io<f32>` for its register
+//! * **An instruction set**: a file that implements `Vector` and `Io<E>` (every element type)
+//!   for its register
 //!   type and ends with `entry_points!(Type, "features")`, and its `cfg`'d `mod` line here; a
 //!   detection function in `cpu.rs`; one row in `REGISTRY` (`kernel.rs`, whose array length
 //!   grows by one). More than 16 lanes raises `MAX_LANES`, and with it `SHORT_LEN` of
@@ -103,22 +108,17 @@
 //!   column statistics of `columns.rs`). A layout is a `Layout` variant (`params.rs`), decided
 //!   in `plan.rs`, with a function in `Primitives` and `entry_points!`, dispatched in
 //!   `Kernel::run`.
-//! * **An element type** (f16, bf16): an `Element` implementation in `element.rs` (exact
-//!   widening to `f32`, one rounding from `f64`), and per instruction set an `Io<E>`
-//!   implementation whose loads convert to `f32` lanes and whose stores round back (F16C's
-//!   `vcvtph2ps` / `vcvtps2ph`, or shifts for bf16). F16C is a feature of its own: the AVX2
-//!   kernel's `entry_points!` features and its detection in `cpu.rs` then include it, or the
-//!   f16 path gets a row of its own. The statistics and output passes and the drivers (both
-//!   layouts) are already generic over `E`, with accumulation in `f32` and `f64` unchanged.
-//!   What is `f32`-only: `entry_points!` and `Primitives` (instantiated for `f32`), `Plan::new`,
-//!   `Kernel::run`, `parallel.rs` and the public API, which then take the element type.
-//! * **An epilogue** (SiLU): an `Epilogue` implementation in `output.rs`, with a vector form
-//!   (an `exp` needs new `Vector` methods, in every instruction-set file) and an `f64` form for
-//!   the exact path (`core` has no `exp`: without `std` it needs one of its own, as `moments.rs`
-//!   has `sqrt`). `contiguous::write` uses `Identity` today; the epilogue becomes an option in
-//!   `params.rs`, carried by the plan and matched once per call into a type parameter of the
-//!   driver (so that each epilogue is its own instantiation, and `Primitives` gets one
-//!   function per epilogue, or takes the choice as an argument of `write`).
+//! * **An element type**: a type of `element.rs` (public, `Copy`, with `to_f32` exact and
+//!   `from_f32` / `from_f64` each rounding once) with its `Sealed` and `Element` implementations
+//!   and an arm in `Slice`, `SliceMut` and `PerElement` (a field of each kernel's `Tables`); and
+//!   per instruction set an `Io<E>` implementation whose loads widen to `f32` lanes and whose
+//!   stores round back, and one more line in `entry_points!`. Everything else (the passes, the
+//!   drivers of both layouts, the threads, the public API) is generic over `E` already.
+//! * **An epilogue** (an activation after SiLU): an `Epilogue` implementation in `output.rs`,
+//!   with a vector form (in `Vector` arithmetic; `exp.rs` has the exponential) and an `f64`
+//!   form for the exact path; an `Activation` variant (`params.rs`), matched once per call into
+//!   the type parameter of the output pass in `contiguous::write` and
+//!   `channels_last::normalize_samples`, so that each epilogue is its own instantiation.
 //!
 //! After any of these: `cargo test --workspace` (host kernels), the cross step of `.ci/run`
 //! (NEON under qemu), and its Miri step (every x86 kernel, whatever this CPU has).
