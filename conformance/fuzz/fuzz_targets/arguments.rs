@@ -16,6 +16,13 @@
 //! * on an error no buffer is written (sentinels compared bit for bit); on success every value
 //!   of every buffer is.
 //!
+//! Then the same arguments once more with element types the fuzzer chooses: the input and `y`
+//! of `f32`, `F16` or `Bf16`, weight and bias of any of the three (bias of the weight's type or
+//! another), `mean` and `rstd` of `f32` or the input's type. Every kernel must return the model's
+//! error where the arguments are wrong otherwise (the type checks come last), else the model of
+//! PyTorch's type rules (parameters `f32` or the input's type and of one type; statistics `f32`
+//! with `f32` parameters, else the input's type), and write nothing on an error.
+//!
 //! With `C >= 1` and every spatial dimension `>= 1`, the number of statistics `N * G` is at most
 //! the element count, so it fits in `usize` and the reference's allocations are bounded by the
 //! input's length: the model asserts that.
@@ -28,7 +35,9 @@
 
 use groupnorm_conformance::kit::{self, Inputs, SENTINEL};
 use groupnorm_conformance::variant::Layout;
-use groupnorm_optimized::{GroupNormError as OptError, Kernel, StatsBuffers};
+use groupnorm_optimized::{
+    Bf16, Element, GroupNorm, GroupNormError as OptError, Kernel, StatsBuffers, F16,
+};
 use groupnorm_reference::GroupNormError as RefError;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -325,4 +334,210 @@ fuzz_target!(|data: &[u8]| {
     };
     kit::for_each_kernel(|kernel| call(Some(kernel)));
     call(None);
+
+    let Ok(types) = element_types(&mut u) else {
+        return;
+    };
+    let want = want.and_then(|()| {
+        type_rule(
+            &types,
+            a.weight.is_some(),
+            a.bias.is_some(),
+            a.stats.is_some(),
+        )
+    });
+    match (types.input, types.stats) {
+        (Type::F32, _) => typed::<f32, f32>(&a, &types, &want),
+        (Type::F16, Type::F32) => typed::<F16, f32>(&a, &types, &want),
+        (Type::F16, _) => typed::<F16, F16>(&a, &types, &want),
+        (Type::Bf16, Type::F32) => typed::<Bf16, f32>(&a, &types, &want),
+        (Type::Bf16, _) => typed::<Bf16, Bf16>(&a, &types, &want),
+    }
 });
+
+/// An element type, by name.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Type {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl Type {
+    fn name(self) -> &'static str {
+        match self {
+            Type::F32 => "float32",
+            Type::F16 => "float16",
+            Type::Bf16 => "bfloat16",
+        }
+    }
+}
+
+/// The element types of one call.
+#[derive(Debug)]
+struct Types {
+    input: Type,
+    weight: Type,
+    bias: Type,
+    /// `F32` or `input`.
+    stats: Type,
+}
+
+fn element_types(u: &mut Unstructured) -> Result<Types> {
+    let any = |u: &mut Unstructured| -> Result<Type> {
+        Ok(*u.choose(&[Type::F32, Type::F16, Type::Bf16])?)
+    };
+    let input = any(u)?;
+    let weight = any(u)?;
+    let bias = if u.arbitrary()? { weight } else { any(u)? };
+    let stats = if u.arbitrary()? { Type::F32 } else { input };
+    Ok(Types {
+        input,
+        weight,
+        bias,
+        stats,
+    })
+}
+
+/// PyTorch's rules on the types, for arguments that are right otherwise.
+fn type_rule(
+    t: &Types,
+    has_weight: bool,
+    has_bias: bool,
+    has_stats: bool,
+) -> std::result::Result<(), OptError> {
+    let input = t.input.name();
+    let weight = has_weight.then(|| t.weight.name());
+    let bias = has_bias.then(|| t.bias.name());
+    for found in weight.into_iter().chain(bias) {
+        if found != "float32" && found != input {
+            return Err(OptError::ParameterType { input, found });
+        }
+    }
+    if let (Some(weight), Some(bias)) = (weight, bias) {
+        if weight != bias {
+            return Err(OptError::ParameterTypesDiffer { weight, bias });
+        }
+    }
+    let expected = weight.or(bias).unwrap_or(input);
+    let found = t.stats.name();
+    if has_stats && found != expected {
+        return Err(OptError::StatsType { expected, found });
+    }
+    Ok(())
+}
+
+/// A value of an element type that no call writes, and how to tell it.
+trait Sentinel: Element + Copy {
+    const SENTINEL: Self;
+    fn of(v: f32) -> Self;
+    fn is_sentinel(&self) -> bool;
+}
+
+impl Sentinel for f32 {
+    const SENTINEL: f32 = SENTINEL;
+    fn of(v: f32) -> f32 {
+        v
+    }
+    fn is_sentinel(&self) -> bool {
+        self.to_bits() == SENTINEL.to_bits()
+    }
+}
+
+impl Sentinel for F16 {
+    const SENTINEL: F16 = F16::from_bits(0x7e12);
+    fn of(v: f32) -> F16 {
+        F16::from_f32(v)
+    }
+    fn is_sentinel(&self) -> bool {
+        *self == Self::SENTINEL
+    }
+}
+
+impl Sentinel for Bf16 {
+    const SENTINEL: Bf16 = Bf16::from_bits(0x7fd2);
+    fn of(v: f32) -> Bf16 {
+        Bf16::from_f32(v)
+    }
+    fn is_sentinel(&self) -> bool {
+        *self == Self::SENTINEL
+    }
+}
+
+/// `values` as a slice of `t`, set as the weight (`weight`) or the bias of `params`.
+fn with_parameter<'a>(
+    params: GroupNorm<'a>,
+    values: &'a (Vec<f32>, Vec<F16>, Vec<Bf16>),
+    t: Type,
+    weight: bool,
+) -> GroupNorm<'a> {
+    match (t, weight) {
+        (Type::F32, true) => params.with_weight(&values.0),
+        (Type::F16, true) => params.with_weight(&values.1),
+        (Type::Bf16, true) => params.with_weight(&values.2),
+        (Type::F32, false) => params.with_bias(&values.0),
+        (Type::F16, false) => params.with_bias(&values.1),
+        (Type::Bf16, false) => params.with_bias(&values.2),
+    }
+}
+
+/// The arguments `a` with input and `y` of `E` and statistics of `S` (and weight and bias of the
+/// types `types` says): every kernel returns `want`, writes nothing on error and everything
+/// else.
+fn typed<E: Sentinel, S: Sentinel>(
+    a: &Args,
+    types: &Types,
+    want: &std::result::Result<(), OptError>,
+) {
+    let x: Vec<E> = (0..a.input)
+        .map(|i| E::of((i % 17) as f32 * 0.5 - 4.0))
+        .collect();
+    let all = |values: Vec<f32>| {
+        let f16 = values.iter().map(|&v| F16::from_f32(v)).collect();
+        let bf16 = values.iter().map(|&v| Bf16::from_f32(v)).collect();
+        (values, f16, bf16)
+    };
+    let weight = a
+        .weight
+        .map(|l| all((0..l).map(|i| 1.0 + i as f32 * 0.01).collect()));
+    let bias = a
+        .bias
+        .map(|l| all((0..l).map(|i| i as f32 * 0.1).collect()));
+    let mut params = GroupNorm::new(&a.shape, a.num_groups)
+        .with_eps(1e-5)
+        .with_layout(match a.layout {
+            Layout::Contiguous => groupnorm_optimized::Layout::Contiguous,
+            Layout::ChannelsLast => groupnorm_optimized::Layout::ChannelsLast,
+        });
+    if let Some(w) = &weight {
+        params = with_parameter(params, w, types.weight, true);
+    }
+    if let Some(b) = &bias {
+        params = with_parameter(params, b, types.bias, false);
+    }
+    kit::for_each_kernel(|kernel| {
+        let mut y = vec![E::SENTINEL; a.y];
+        let (mean_len, rstd_len) = a.stats.unwrap_or((0, 0));
+        let mut mean = vec![S::SENTINEL; mean_len];
+        let mut rstd = vec![S::SENTINEL; rstd_len];
+        let got = catch_unwind(AssertUnwindSafe(|| {
+            let stats = a
+                .stats
+                .is_some()
+                .then(|| StatsBuffers::new(&mut mean, &mut rstd));
+            kernel.run(&params, &x, &mut y, stats)
+        }));
+        let name = kernel.name();
+        let got = got.unwrap_or_else(|_| panic!("{name} panicked on {a:?} {types:?}"));
+        assert_eq!(&got, want, "{name} on {a:?} {types:?}");
+        let untouched = y.iter().all(Sentinel::is_sentinel)
+            && mean.iter().chain(&rstd).all(Sentinel::is_sentinel);
+        let written = !y.iter().any(Sentinel::is_sentinel)
+            && !mean.iter().chain(&rstd).any(Sentinel::is_sentinel);
+        if got.is_err() {
+            assert!(untouched, "{name}: wrote on error, {a:?} {types:?}");
+        } else {
+            assert!(written, "{name}: left an output unwritten, {a:?} {types:?}");
+        }
+    });
+}
