@@ -34,39 +34,65 @@ const P: [f32; 6] = [
     0.000_198_756_91,
 ];
 
-/// `exp(x)` in every lane (see the module docs for its accuracy and range).
+/// `exp(x)` in every lane of `N` vectors (see the module docs for its accuracy and range), each
+/// step of the computation taken for all of them before the next: independent chains side by
+/// side, which the CPU overlaps. One vector at a time, its chain of about twenty dependent
+/// operations left the CPU waiting: computing the output pass's four vectors in step made
+/// SiLU's share of an avx2 call 1.6 times faster (0.515 against 0.324 ns per value on
+/// `(1, 1280, 16, 16)`, one thread, old and new builds alternating; avx512 0.257 against
+/// 0.226; 2026-12-02, AMD EPYC Zen 4).
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-pub(crate) unsafe fn exp<V: Vector>(x: V) -> V {
+pub(crate) unsafe fn exp<V: Vector, const N: usize>(x: [V; N]) -> [V; N] {
     // SAFETY: our caller guarantees the instruction set; registers only.
     unsafe {
-        let x = x.max(V::splat(MIN_ARG)).min(V::splat(MAX_ARG));
-        let rounder = V::splat(ROUNDER);
-        let n = x.mul_add(V::splat(LOG2_E), rounder).sub(rounder);
-        let r = n.mul_add(V::splat(-LN2_HI), x);
-        let r = n.mul_add(V::splat(-LN2_LO), r);
-        let mut p = V::splat(P[5]);
-        for &c in P[..5].iter().rev() {
-            p = p.mul_add(r, V::splat(c));
+        let (low, high) = (V::splat(MIN_ARG), V::splat(MAX_ARG));
+        let (rounder, log2_e) = (V::splat(ROUNDER), V::splat(LOG2_E));
+        let mut x = x;
+        let mut n = x;
+        let mut r = x;
+        for i in 0..N {
+            x[i] = x[i].max(low).min(high);
+            n[i] = x[i].mul_add(log2_e, rounder).sub(rounder);
+            r[i] = n[i].mul_add(V::splat(-LN2_HI), x[i]);
         }
-        let r2 = r.mul(r);
-        let e = p.mul_add(r2, r).add(V::splat(1.0));
-        e.mul(V::pow2(n))
+        for i in 0..N {
+            r[i] = n[i].mul_add(V::splat(-LN2_LO), r[i]);
+        }
+        let mut p = [V::splat(P[5]); N];
+        for &c in P[..5].iter().rev() {
+            for i in 0..N {
+                p[i] = p[i].mul_add(r[i], V::splat(c));
+            }
+        }
+        let mut e = p;
+        for i in 0..N {
+            let r2 = r[i].mul(r[i]);
+            e[i] = p[i].mul_add(r2, r[i]).add(V::splat(1.0)).mul(V::pow2(n[i]));
+        }
+        e
     }
 }
 
-/// `z * sigmoid(z) = z / (1 + exp(-z))` in every lane, as PyTorch computes SiLU.
+/// `z * sigmoid(z) = z / (1 + exp(-z))` in every lane of `N` vectors, as PyTorch computes SiLU.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set.
 #[inline(always)]
-pub(crate) unsafe fn silu<V: Vector>(z: V) -> V {
+pub(crate) unsafe fn silu<V: Vector, const N: usize>(z: [V; N]) -> [V; N] {
     // SAFETY: our caller guarantees the instruction set; registers only.
     unsafe {
-        let e = exp(V::splat(0.0).sub(z));
-        z.div(e.add(V::splat(1.0)))
+        let mut minus = z;
+        for m in &mut minus {
+            *m = V::splat(0.0).sub(*m);
+        }
+        let mut y = exp(minus);
+        for i in 0..N {
+            y[i] = z[i].div(y[i].add(V::splat(1.0)));
+        }
+        y
     }
 }
 
@@ -124,7 +150,7 @@ mod tests {
     /// value rounded to `f32`.
     fn ulps(x: f32) -> f64 {
         // SAFETY: the portable vector needs no instruction set.
-        let ours = unsafe { exp::<f32>(x) };
+        let [ours] = unsafe { exp::<f32, 1>([x]) };
         let exact = f64::from(x).exp();
         let ulp = f64::from((exact as f32).next_up()) - f64::from(exact as f32);
         (f64::from(ours) - exact).abs() / ulp
@@ -157,7 +183,7 @@ mod tests {
         let mut out = [0.0f32; 8];
         // SAFETY: our caller guarantees the instruction set; the load and the store take
         // slices of 8 values.
-        unsafe { exp(<crate::avx2::Avx2 as Io<f32>>::load(x)).store(&mut out) };
+        unsafe { exp([<crate::avx2::Avx2 as Io<f32>>::load(x)])[0].store(&mut out) };
         out
     }
 
@@ -217,7 +243,7 @@ mod tests {
     #[test]
     fn exp_clamps_beyond_its_range() {
         // SAFETY: the portable vector needs no instruction set.
-        let (low, high) = unsafe { (exp::<f32>(-1e3), exp::<f32>(1e3)) };
+        let [low, high] = unsafe { exp::<f32, 2>([-1e3, 1e3]) };
         assert!(low > 0.0 && low < 2e-38, "{low:e}");
         assert!(high > 1e38 && high.is_finite(), "{high:e}");
     }
@@ -228,7 +254,7 @@ mod tests {
             -100.0f32, -80.0, -20.0, -1.5, -1e-3, 0.0, 1e-3, 0.7, 3.0, 20.0, 1e4,
         ] {
             // SAFETY: as above.
-            let ours = unsafe { silu::<f32>(z) };
+            let [ours] = unsafe { silu::<f32, 1>([z]) };
             let exact = silu_f64(f64::from(z));
             // Relative where the exponential is in range; below it, about 0 (the clamp).
             let tolerance = if z >= MIN_ARG {

@@ -171,7 +171,16 @@ pub(crate) unsafe fn write_row<V: Io<E> + Io<f32>, E: Element, P: Epilogue, cons
 pub(crate) trait Epilogue: Copy {
     /// # Safety
     /// The CPU supports `V`'s instruction set.
-    unsafe fn apply<V: Vector>(self, v: V) -> V;
+    unsafe fn apply<V: Vector>(self, v: V) -> V {
+        // SAFETY: our caller guarantees the instruction set.
+        unsafe { self.apply_row([v])[0] }
+    }
+    /// The epilogue of `N` vectors at once (a row of the output pass), so that their
+    /// computations can run side by side.
+    ///
+    /// # Safety
+    /// The CPU supports `V`'s instruction set.
+    unsafe fn apply_row<V: Vector, const N: usize>(self, v: [V; N]) -> [V; N];
     fn apply_exact(self, v: f64) -> f64;
 }
 
@@ -181,7 +190,7 @@ pub(crate) struct Identity;
 
 impl Epilogue for Identity {
     #[inline(always)]
-    unsafe fn apply<V: Vector>(self, v: V) -> V {
+    unsafe fn apply_row<V: Vector, const N: usize>(self, v: [V; N]) -> [V; N] {
         v
     }
     #[inline(always)]
@@ -197,7 +206,7 @@ pub(crate) struct Silu;
 
 impl Epilogue for Silu {
     #[inline(always)]
-    unsafe fn apply<V: Vector>(self, v: V) -> V {
+    unsafe fn apply_row<V: Vector, const N: usize>(self, v: [V; N]) -> [V; N] {
         // SAFETY: our caller guarantees the instruction set.
         unsafe { exp::silu(v) }
     }
@@ -276,8 +285,11 @@ unsafe fn write_rows<V: Io<E>, E: Element, P: Epilogue, const STREAM: bool>(
         let mut x_rows = x.chunks_exact(UNROLL * V::LANES);
         let mut y_rows = y.chunks_exact_mut(UNROLL * V::LANES);
         for (xr, yr) in (&mut x_rows).zip(&mut y_rows) {
-            for j in 0..UNROLL {
-                let v = output(affine, epilogue, V::load(&xr[j * V::LANES..]));
+            let mut z = [V::splat(0.0); UNROLL];
+            for (j, z) in z.iter_mut().enumerate() {
+                *z = affine.apply(V::load(&xr[j * V::LANES..]));
+            }
+            for (j, v) in epilogue.apply_row(z).into_iter().enumerate() {
                 store::<V, E, STREAM>(v, &mut yr[j * V::LANES..]);
             }
         }
