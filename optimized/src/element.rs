@@ -389,6 +389,9 @@ mod tests {
     }
 
     #[test]
+    // Arithmetic over tens of thousands of values: minutes under Miri, which has nothing to
+    // check in it (no unsafe code, no memory but arrays).
+    #[cfg_attr(miri, ignore)]
     fn every_f16_widens_exactly_and_rounds_back() {
         for bits in 0..=u16::MAX {
             let v = f16_value(bits);
@@ -401,6 +404,9 @@ mod tests {
     }
 
     #[test]
+    // Arithmetic over tens of thousands of values: minutes under Miri, which has nothing to
+    // check in it (no unsafe code, no memory but arrays).
+    #[cfg_attr(miri, ignore)]
     fn f32_to_f16_rounds_to_nearest_even() {
         // Every f32 between consecutive binary16 values at several scales, midpoints included.
         for start in [0u16, 1, 0x3ff, 0x400, 0x3c00, 0x7bfe] {
@@ -423,6 +429,9 @@ mod tests {
     }
 
     #[test]
+    // Arithmetic over tens of thousands of values: minutes under Miri, which has nothing to
+    // check in it (no unsafe code, no memory but arrays).
+    #[cfg_attr(miri, ignore)]
     fn f64_rounds_once() {
         // Just above a midpoint of binary16 but rounding to the midpoint in f32: rounding
         // through f32 would give the even neighbour, once gives the upper one.
@@ -452,6 +461,9 @@ mod tests {
     }
 
     #[test]
+    // Arithmetic over tens of thousands of values: minutes under Miri, which has nothing to
+    // check in it (no unsafe code, no memory but arrays).
+    #[cfg_attr(miri, ignore)]
     fn bf16_rounds_to_nearest_even_and_keeps_nan() {
         assert_eq!(bf16_bits(1.0), 0x3f80);
         // 1 + 2^-8 is the midpoint of 1 and 1 + 2^-7: to even, 1.
