@@ -2,14 +2,18 @@
 """Our GroupNorm beside PyTorch's and beside the memory roofline, measured side by side.
 
     python3 optimized/benches/compare_pytorch.py [--quick] [--rounds N] [--round-ms MS]
-                                                 [--only SUBSTRING]
+                                                 [--only SUBSTRING[,SUBSTRING...]]
 
 Runs the interleaved benchmark, `cargo bench -p groupnorm-optimized --bench groupnorm`, with
 this Python as PyTorch's side (`--torch`): every kernel on 1 thread, the best kernel on 2, the
 roofline on 1 and 2, and `torch.nn.functional.group_norm` on CPU in float32 on 1 and 2, in
 turns of 10 ms within each of 41 rounds, every ratio taken within a round; the tables give the
 median ratio over the rounds with its quartiles, and the targets of the performance issues,
-met or missed. See the module docs of `optimized/benches/groupnorm.rs`.
+met or missed. On the same shapes it then measures float16 and bfloat16 (the best kernel, the
+16-bit roofline and PyTorch in the same dtype; cases `half_*`) and SiLU in float32 and float16
+(ours fused, ours plain, ours plain + a separate SiLU pass, PyTorch's
+`F.silu(F.group_norm(x))`; cases `silu_*`): `--only half_,silu_` runs those alone. See the
+module docs of `optimized/benches/groupnorm.rs`.
 
 PyTorch is optional: without it the script says so and the benchmark reports ours and the
 roofline only. Arguments are passed on to the benchmark.
