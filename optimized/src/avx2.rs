@@ -156,39 +156,49 @@ unsafe impl Io<f32> for Avx2 {
     }
 }
 
-// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges; the other
-// methods are the trait's portable defaults.
-unsafe impl Io<F16> for Avx2 {
-    type Rows = ();
-    #[inline(always)]
-    unsafe fn start_rows(_body: &[F16]) {}
+/// `Io` for a 16-bit element type: eight values (16 bytes) widened to `f32` lanes by `$widen`
+/// and rounded back by `$narrow`, both in registers.
+macro_rules! io_16_bit {
+    ($element:ty, $widen:ident, $narrow:ident) => {
+        // SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges; the
+        // other methods are the trait's portable defaults.
+        unsafe impl Io<$element> for Avx2 {
+            type Rows = ();
+            #[inline(always)]
+            unsafe fn start_rows(_body: &[$element]) {}
 
-    #[inline(always)]
-    unsafe fn load(src: &[F16]) -> Self {
-        let src = &src[..Self::LANES];
-        // SAFETY: reads the 16 bytes of `src`.
-        unsafe { Avx2(from_f16(_mm_loadu_si128(src.as_ptr().cast()))) }
-    }
-    #[inline(always)]
-    unsafe fn store(self, dst: &mut [F16]) {
-        let dst = &mut dst[..Self::LANES];
-        // SAFETY: writes the 16 bytes of `dst`.
-        unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), to_f16(self.0)) }
-    }
-    #[inline(always)]
-    unsafe fn store_streaming(self, dst: &mut [F16]) {
-        let dst = &mut dst[..Self::LANES];
-        debug_assert_eq!(dst.as_ptr().align_offset(16), 0);
-        #[cfg(miri)]
-        // SAFETY: the instruction set, our caller's.
-        return unsafe { self.store(dst) };
-        // SAFETY: `dst` holds 16 bytes, and our caller guarantees it starts on 16 bytes.
-        #[cfg(not(miri))]
-        unsafe {
-            _mm_stream_si128(dst.as_mut_ptr().cast(), to_f16(self.0))
+            #[inline(always)]
+            unsafe fn load(src: &[$element]) -> Self {
+                let src = &src[..Self::LANES];
+                // SAFETY: reads the 16 bytes of `src`.
+                unsafe { Avx2($widen(_mm_loadu_si128(src.as_ptr().cast()))) }
+            }
+            #[inline(always)]
+            unsafe fn store(self, dst: &mut [$element]) {
+                let dst = &mut dst[..Self::LANES];
+                // SAFETY: writes the 16 bytes of `dst`.
+                unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), $narrow(self.0)) }
+            }
+            #[inline(always)]
+            unsafe fn store_streaming(self, dst: &mut [$element]) {
+                let dst = &mut dst[..Self::LANES];
+                debug_assert_eq!(dst.as_ptr().align_offset(16), 0);
+                #[cfg(miri)]
+                // SAFETY: the instruction set, our caller's.
+                return unsafe { self.store(dst) };
+                // SAFETY: `dst` holds 16 bytes, and our caller guarantees it starts on 16
+                // bytes.
+                #[cfg(not(miri))]
+                unsafe {
+                    _mm_stream_si128(dst.as_mut_ptr().cast(), $narrow(self.0))
+                }
+            }
         }
-    }
+    };
 }
+
+io_16_bit!(F16, from_f16, to_f16);
+io_16_bit!(Bf16, from_bf16, to_bf16);
 
 /// The eight lanes rounded to float16, to nearest even (F16C's `vcvtps2ph`; under Miri, which
 /// has no F16C, the portable conversion, which gives the same bits).
@@ -234,41 +244,14 @@ unsafe fn from_f16(halves: __m128i) -> __m256 {
     }
 }
 
-// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges; the other
-// methods are the trait's portable defaults.
-unsafe impl Io<Bf16> for Avx2 {
-    type Rows = ();
-    #[inline(always)]
-    unsafe fn start_rows(_body: &[Bf16]) {}
-
-    #[inline(always)]
-    unsafe fn load(src: &[Bf16]) -> Self {
-        let src = &src[..Self::LANES];
-        // SAFETY: reads the 16 bytes of `src`.
-        unsafe {
-            let halves = _mm256_cvtepu16_epi32(_mm_loadu_si128(src.as_ptr().cast()));
-            Avx2(_mm256_castsi256_ps(_mm256_slli_epi32::<16>(halves)))
-        }
-    }
-    #[inline(always)]
-    unsafe fn store(self, dst: &mut [Bf16]) {
-        let dst = &mut dst[..Self::LANES];
-        // SAFETY: writes the 16 bytes of `dst`.
-        unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), to_bf16(self.0)) }
-    }
-    #[inline(always)]
-    unsafe fn store_streaming(self, dst: &mut [Bf16]) {
-        let dst = &mut dst[..Self::LANES];
-        debug_assert_eq!(dst.as_ptr().align_offset(16), 0);
-        #[cfg(miri)]
-        // SAFETY: the instruction set, our caller's.
-        return unsafe { self.store(dst) };
-        // SAFETY: `dst` holds 16 bytes, and our caller guarantees it starts on 16 bytes.
-        #[cfg(not(miri))]
-        unsafe {
-            _mm_stream_si128(dst.as_mut_ptr().cast(), to_bf16(self.0))
-        }
-    }
+/// Eight bfloat16 values widened to `f32`, exactly: each the upper half of its `f32`.
+///
+/// # Safety
+/// The CPU supports AVX2.
+#[inline(always)]
+unsafe fn from_bf16(halves: __m128i) -> __m256 {
+    // SAFETY: our caller guarantees the instruction set; registers only.
+    unsafe { _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(halves))) }
 }
 
 /// The eight lanes rounded to bfloat16, to nearest even, NaN made quiet (as `Bf16::from_f32`),

@@ -213,39 +213,49 @@ unsafe impl Io<f32> for Avx512 {
     }
 }
 
-// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges; the other
-// methods are the trait's portable defaults.
-unsafe impl Io<F16> for Avx512 {
-    type Rows = ();
-    #[inline(always)]
-    unsafe fn start_rows(_body: &[F16]) {}
+/// `Io` for a 16-bit element type: sixteen values (32 bytes) widened to `f32` lanes by
+/// `$widen` and rounded back by `$narrow`, both in registers.
+macro_rules! io_16_bit {
+    ($element:ty, $widen:ident, $narrow:ident) => {
+        // SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges; the
+        // other methods are the trait's portable defaults.
+        unsafe impl Io<$element> for Avx512 {
+            type Rows = ();
+            #[inline(always)]
+            unsafe fn start_rows(_body: &[$element]) {}
 
-    #[inline(always)]
-    unsafe fn load(src: &[F16]) -> Self {
-        let src = &src[..Self::LANES];
-        // SAFETY: reads the 32 bytes of `src`.
-        unsafe { Avx512(from_f16(_mm256_loadu_si256(src.as_ptr().cast()))) }
-    }
-    #[inline(always)]
-    unsafe fn store(self, dst: &mut [F16]) {
-        let dst = &mut dst[..Self::LANES];
-        // SAFETY: writes the 32 bytes of `dst`.
-        unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), to_f16(self.0)) }
-    }
-    #[inline(always)]
-    unsafe fn store_streaming(self, dst: &mut [F16]) {
-        let dst = &mut dst[..Self::LANES];
-        debug_assert_eq!(dst.as_ptr().align_offset(32), 0);
-        #[cfg(miri)]
-        // SAFETY: the instruction set, our caller's.
-        return unsafe { self.store(dst) };
-        // SAFETY: `dst` holds 32 bytes, and our caller guarantees it starts on 32 bytes.
-        #[cfg(not(miri))]
-        unsafe {
-            _mm256_stream_si256(dst.as_mut_ptr().cast(), to_f16(self.0))
+            #[inline(always)]
+            unsafe fn load(src: &[$element]) -> Self {
+                let src = &src[..Self::LANES];
+                // SAFETY: reads the 32 bytes of `src`.
+                unsafe { Avx512($widen(_mm256_loadu_si256(src.as_ptr().cast()))) }
+            }
+            #[inline(always)]
+            unsafe fn store(self, dst: &mut [$element]) {
+                let dst = &mut dst[..Self::LANES];
+                // SAFETY: writes the 32 bytes of `dst`.
+                unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), $narrow(self.0)) }
+            }
+            #[inline(always)]
+            unsafe fn store_streaming(self, dst: &mut [$element]) {
+                let dst = &mut dst[..Self::LANES];
+                debug_assert_eq!(dst.as_ptr().align_offset(32), 0);
+                #[cfg(miri)]
+                // SAFETY: the instruction set, our caller's.
+                return unsafe { self.store(dst) };
+                // SAFETY: `dst` holds 32 bytes, and our caller guarantees it starts on 32
+                // bytes.
+                #[cfg(not(miri))]
+                unsafe {
+                    _mm256_stream_si256(dst.as_mut_ptr().cast(), $narrow(self.0))
+                }
+            }
         }
-    }
+    };
 }
+
+io_16_bit!(F16, from_f16, to_f16);
+io_16_bit!(Bf16, from_bf16, to_bf16);
 
 /// The sixteen lanes rounded to float16, to nearest even (`vcvtps2ph`; under Miri, which does
 /// not have it, the portable conversion, which gives the same bits).
@@ -291,41 +301,14 @@ unsafe fn from_f16(halves: __m256i) -> __m512 {
     }
 }
 
-// SAFETY: loads and stores take slices cut to `LANES` by bounds-checked ranges; the other
-// methods are the trait's portable defaults.
-unsafe impl Io<Bf16> for Avx512 {
-    type Rows = ();
-    #[inline(always)]
-    unsafe fn start_rows(_body: &[Bf16]) {}
-
-    #[inline(always)]
-    unsafe fn load(src: &[Bf16]) -> Self {
-        let src = &src[..Self::LANES];
-        // SAFETY: reads the 32 bytes of `src`.
-        unsafe {
-            let halves = _mm512_cvtepu16_epi32(_mm256_loadu_si256(src.as_ptr().cast()));
-            Avx512(_mm512_castsi512_ps(_mm512_slli_epi32::<16>(halves)))
-        }
-    }
-    #[inline(always)]
-    unsafe fn store(self, dst: &mut [Bf16]) {
-        let dst = &mut dst[..Self::LANES];
-        // SAFETY: writes the 32 bytes of `dst`.
-        unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), to_bf16(self.0)) }
-    }
-    #[inline(always)]
-    unsafe fn store_streaming(self, dst: &mut [Bf16]) {
-        let dst = &mut dst[..Self::LANES];
-        debug_assert_eq!(dst.as_ptr().align_offset(32), 0);
-        #[cfg(miri)]
-        // SAFETY: the instruction set, our caller's.
-        return unsafe { self.store(dst) };
-        // SAFETY: `dst` holds 32 bytes, and our caller guarantees it starts on 32 bytes.
-        #[cfg(not(miri))]
-        unsafe {
-            _mm256_stream_si256(dst.as_mut_ptr().cast(), to_bf16(self.0))
-        }
-    }
+/// Sixteen bfloat16 values widened to `f32`, exactly: each the upper half of its `f32`.
+///
+/// # Safety
+/// The CPU supports AVX-512F.
+#[inline(always)]
+unsafe fn from_bf16(halves: __m256i) -> __m512 {
+    // SAFETY: our caller guarantees the instruction set; registers only.
+    unsafe { _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(halves))) }
 }
 
 /// The sixteen lanes rounded to bfloat16, to nearest even, NaN made quiet (as
