@@ -352,7 +352,7 @@ impl Call<'_, '_> {
                 }
             }
         }
-        Ok(out.widen())
+        Ok(out.widen::<E, S>())
     }
 
     /// One call, every output value a sentinel before it: into buffers of exactly the right
@@ -440,32 +440,25 @@ impl Call<'_, '_> {
             y: slice(&y, len),
             mean: slice(&mean, groups),
             rstd: slice(&rstd, groups),
-            widen_y: |b| widen_bits::<E>(b),
-            widen_stats: |b| widen_bits::<S>(b),
         })
     }
 }
 
-/// A call's outputs as the bits of their types, and how to widen them to `f32`.
+/// A call's outputs as the bits of their types.
 struct Bits {
     y: Vec<u32>,
     mean: Vec<u32>,
     rstd: Vec<u32>,
-    widen_y: fn(u32) -> f32,
-    widen_stats: fn(u32) -> f32,
 }
 
 impl Bits {
-    fn widen(self) -> KernelOutput {
+    /// The outputs widened to `f32`, exactly: `y` of type `E`, the statistics of `S`.
+    fn widen<E: Value, S: Value>(self) -> KernelOutput {
+        let widen = |bits: Vec<u32>, of: fn(u32) -> f32| bits.into_iter().map(of).collect();
         KernelOutput {
-            y: self.y.into_iter().map(self.widen_y).collect(),
-            mean: self.mean.into_iter().map(self.widen_stats).collect(),
-            rstd: self.rstd.into_iter().map(self.widen_stats).collect(),
+            y: widen(self.y, |b| E::of_bits(b).widen()),
+            mean: widen(self.mean, |b| S::of_bits(b).widen()),
+            rstd: widen(self.rstd, |b| S::of_bits(b).widen()),
         }
     }
-}
-
-/// The `f32` value of the bits of an `E`, exactly.
-fn widen_bits<E: Value>(bits: u32) -> f32 {
-    E::of_bits(bits).widen()
 }
