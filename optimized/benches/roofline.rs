@@ -290,120 +290,111 @@ fn run_half<H: Half>(x: &[H], y: &mut [H], group_len: usize, stream: bool) {
     }
 }
 
-/// The 16-bit roofline on sixteen `f32` lanes: per group, four sums of widened vectors, then
-/// widen, FMA, round and store, streaming (32-byte stores, as the avx512 kernel's 16-bit
-/// stores) after a head of single values up to the first 32-byte boundary of the output.
-///
-/// # Safety
-/// The CPU supports AVX-512F.
+/// Writes a per-ISA 16-bit roofline (`$lanes` `f32` lanes): per group, four sums of widened
+/// vectors, then widen, FMA, round and store, streaming (`$lanes * 2`-byte stores, as the
+/// kernels' 16-bit stores) after a head of single values up to the first such boundary of the
+/// output.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn half_avx512<H: Half>(x: &[H], y: &mut [H], group_len: usize, stream: bool) {
-    use std::arch::x86_64::*;
-    for (xg, yg) in x.chunks(group_len).zip(y.chunks_mut(group_len)) {
-        let mut sums = [_mm512_setzero_ps(); 4];
-        let mut rows = xg.chunks_exact(64);
-        for row in &mut rows {
-            for (sum, vector) in sums.iter_mut().zip(row.chunks_exact(16)) {
-                // SAFETY: the CPU supports AVX-512F (our caller's guarantee); `vector` holds 16
-                // values.
-                *sum = _mm512_add_ps(*sum, unsafe { H::widen16(vector) });
+macro_rules! half_roofline {
+    (
+        $name:ident, $feature:literal, $lanes:literal, $zero:ident, $add:ident, $sum:ident,
+        $set1:ident, $fmadd:ident, $widen:ident, $narrow:ident, $stream:ident, $store:ident
+    ) => {
+        /// # Safety
+        /// The CPU supports the instruction set named in the `target_feature` attribute.
+        #[target_feature(enable = $feature)]
+        unsafe fn $name<H: Half>(x: &[H], y: &mut [H], group_len: usize, stream: bool) {
+            use std::arch::x86_64::*;
+            for (xg, yg) in x.chunks(group_len).zip(y.chunks_mut(group_len)) {
+                let mut sums = [$zero(); 4];
+                let mut rows = xg.chunks_exact(4 * $lanes);
+                for row in &mut rows {
+                    for (sum, vector) in sums.iter_mut().zip(row.chunks_exact($lanes)) {
+                        // SAFETY: the CPU supports the instruction set (our caller's
+                        // guarantee); `vector` holds a vector's values.
+                        *sum = $add(*sum, unsafe { H::$widen(vector) });
+                    }
+                }
+                let total = $add($add(sums[0], sums[1]), $add(sums[2], sums[3]));
+                let rest: f32 = rows.remainder().iter().map(|v| v.as_f32()).sum();
+                let (scale, offset) = coefficients_of($sum(total) + rest);
+                let bytes = if stream { 2 * $lanes } else { 1 };
+                let (head, x_body, y_body) = split_aligned(xg, yg, bytes);
+                affine_half(head.0, head.1, scale, offset);
+                let (scale_v, offset_v) = ($set1(scale), $set1(offset));
+                let mut x_vectors = x_body.chunks_exact($lanes);
+                let mut y_vectors = y_body.chunks_exact_mut($lanes);
+                for (xv, yv) in (&mut x_vectors).zip(&mut y_vectors) {
+                    // SAFETY: the CPU supports the instruction set; `xv` holds a vector's
+                    // values.
+                    let value = $fmadd(unsafe { H::$widen(xv) }, scale_v, offset_v);
+                    // SAFETY: as above.
+                    let halves = unsafe { H::$narrow(value) };
+                    if stream {
+                        // SAFETY: `yv` holds a vector's values and starts on their width in
+                        // bytes (`y_body` does, and holds whole vectors from there).
+                        unsafe { $stream(yv.as_mut_ptr().cast(), halves) };
+                    } else {
+                        // SAFETY: `yv` holds a vector's values.
+                        unsafe { $store(yv.as_mut_ptr().cast(), halves) };
+                    }
+                }
+                affine_half(
+                    x_vectors.remainder(),
+                    y_vectors.into_remainder(),
+                    scale,
+                    offset,
+                );
             }
-        }
-        let total = _mm512_add_ps(
-            _mm512_add_ps(sums[0], sums[1]),
-            _mm512_add_ps(sums[2], sums[3]),
-        );
-        let rest: f32 = rows.remainder().iter().map(|v| v.as_f32()).sum();
-        let (scale, offset) = coefficients_of(_mm512_reduce_add_ps(total) + rest);
-        let (head, x_body, y_body) = split_aligned(xg, yg, if stream { 32 } else { 1 });
-        affine_half(head.0, head.1, scale, offset);
-        let (scale_v, offset_v) = (_mm512_set1_ps(scale), _mm512_set1_ps(offset));
-        let mut x_vectors = x_body.chunks_exact(16);
-        let mut y_vectors = y_body.chunks_exact_mut(16);
-        for (xv, yv) in (&mut x_vectors).zip(&mut y_vectors) {
-            // SAFETY: the CPU supports AVX-512F; `xv` holds 16 values.
-            let value = _mm512_fmadd_ps(unsafe { H::widen16(xv) }, scale_v, offset_v);
-            // SAFETY: the CPU supports AVX-512F.
-            let halves = unsafe { H::narrow16(value) };
             if stream {
-                // SAFETY: `yv` holds 16 values (32 bytes) and starts on 32 bytes (`y_body`
-                // does, and holds whole vectors from there).
-                unsafe { _mm256_stream_si256(yv.as_mut_ptr().cast(), halves) };
-            } else {
-                // SAFETY: `yv` holds 16 values, 32 bytes.
-                unsafe { _mm256_storeu_si256(yv.as_mut_ptr().cast(), halves) };
+                _mm_sfence();
             }
         }
-        affine_half(
-            x_vectors.remainder(),
-            y_vectors.into_remainder(),
-            scale,
-            offset,
-        );
-    }
-    if stream {
-        _mm_sfence();
-    }
+    };
 }
 
-/// The 16-bit roofline on eight `f32` lanes (AVX2, FMA and F16C), as [`half_avx512`]: 16-byte
-/// streaming stores, as the avx2 kernel's 16-bit stores.
+#[cfg(target_arch = "x86_64")]
+half_roofline!(
+    half_avx512,
+    "avx512f",
+    16,
+    _mm512_setzero_ps,
+    _mm512_add_ps,
+    _mm512_reduce_add_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    widen16,
+    narrow16,
+    _mm256_stream_si256,
+    _mm256_storeu_si256
+);
+#[cfg(target_arch = "x86_64")]
+half_roofline!(
+    half_avx2,
+    "avx2,fma,f16c",
+    8,
+    _mm256_setzero_ps,
+    _mm256_add_ps,
+    sum_lanes_avx2,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps,
+    widen8,
+    narrow8,
+    _mm_stream_si128,
+    _mm_storeu_si128
+);
+
+/// The sum of the eight lanes of `v`, in order.
 ///
 /// # Safety
-/// The CPU supports AVX2, FMA and F16C.
+/// The CPU supports AVX: a caller without that target feature of its own must check it.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn half_avx2<H: Half>(x: &[H], y: &mut [H], group_len: usize, stream: bool) {
-    use std::arch::x86_64::*;
-    for (xg, yg) in x.chunks(group_len).zip(y.chunks_mut(group_len)) {
-        let mut sums = [_mm256_setzero_ps(); 4];
-        let mut rows = xg.chunks_exact(32);
-        for row in &mut rows {
-            for (sum, vector) in sums.iter_mut().zip(row.chunks_exact(8)) {
-                // SAFETY: the CPU supports AVX2 and F16C (our caller's guarantee); `vector`
-                // holds 8 values.
-                *sum = _mm256_add_ps(*sum, unsafe { H::widen8(vector) });
-            }
-        }
-        let total = _mm256_add_ps(
-            _mm256_add_ps(sums[0], sums[1]),
-            _mm256_add_ps(sums[2], sums[3]),
-        );
-        let mut lanes = [0.0f32; 8];
-        // SAFETY: writes the 8 values of `lanes`.
-        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), total) };
-        let rest: f32 = rows.remainder().iter().map(|v| v.as_f32()).sum();
-        let (scale, offset) = coefficients_of(lanes.iter().sum::<f32>() + rest);
-        let (head, x_body, y_body) = split_aligned(xg, yg, if stream { 16 } else { 1 });
-        affine_half(head.0, head.1, scale, offset);
-        let (scale_v, offset_v) = (_mm256_set1_ps(scale), _mm256_set1_ps(offset));
-        let mut x_vectors = x_body.chunks_exact(8);
-        let mut y_vectors = y_body.chunks_exact_mut(8);
-        for (xv, yv) in (&mut x_vectors).zip(&mut y_vectors) {
-            // SAFETY: the CPU supports AVX2 and F16C; `xv` holds 8 values.
-            let value = _mm256_fmadd_ps(unsafe { H::widen8(xv) }, scale_v, offset_v);
-            // SAFETY: the CPU supports AVX2 and F16C.
-            let halves = unsafe { H::narrow8(value) };
-            if stream {
-                // SAFETY: `yv` holds 8 values (16 bytes) and starts on 16 bytes (`y_body` does,
-                // and holds whole vectors from there).
-                unsafe { _mm_stream_si128(yv.as_mut_ptr().cast(), halves) };
-            } else {
-                // SAFETY: `yv` holds 8 values, 16 bytes.
-                unsafe { _mm_storeu_si128(yv.as_mut_ptr().cast(), halves) };
-            }
-        }
-        affine_half(
-            x_vectors.remainder(),
-            y_vectors.into_remainder(),
-            scale,
-            offset,
-        );
-    }
-    if stream {
-        _mm_sfence();
-    }
+#[target_feature(enable = "avx")]
+fn sum_lanes_avx2(v: std::arch::x86_64::__m256) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: writes the 8 values of `lanes`.
+    unsafe { std::arch::x86_64::_mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+    lanes.iter().sum()
 }
 
 /// The output pass over 16-bit values, one at a time: heads and tails of the vector loops, and
